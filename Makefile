@@ -1,0 +1,55 @@
+# collab: `make run` sets everything up and serves the app; `make test` sets
+# everything up and runs the whole suite. Both start from a fresh clone.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run test lint chromium clean
+
+setup: $(VENV)/.installed node_modules/.installed static/dist/editor.js data/secret_key staticfiles/staticfiles.json
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+static/dist/editor.js: node_modules/.installed $(wildcard static/src/*.js)
+	npm run build
+
+# A secret key made once per checkout, so `make run` needs no configuration.
+data/secret_key:
+	mkdir -p data
+	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+# Hashed, compressed copies that whitenoise serves with DEBUG off.
+staticfiles/staticfiles.json: static/dist/editor.js $(wildcard static/css/*) data/secret_key $(VENV)/.installed
+	SECRET_KEY="$$(cat data/secret_key)" $(BIN)/python manage.py collectstatic --noinput --clear --verbosity 0
+
+run: setup
+	SECRET_KEY="$${SECRET_KEY:-$$(cat data/secret_key)}" $(BIN)/python manage.py migrate --noinput
+	SECRET_KEY="$${SECRET_KEY:-$$(cat data/secret_key)}" exec $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+
+# Browser tests drive Debian's Chromium; install it where it is missing and we may.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else \
+	    echo "error: the browser tests need Debian's chromium at /usr/bin/chromium: run 'sudo apt-get install chromium'" >&2; exit 1; \
+	  fi; }
+
+test: setup chromium
+	SECRET_KEY="$${SECRET_KEY:-$$(cat data/secret_key)}" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) node_modules static/dist staticfiles

@@ -1,0 +1,32 @@
+"""Start daphne with the WebSocket limits taken from the settings.
+
+daphne caps WebSocket messages at 1 MiB unless told otherwise; its cap is set a
+little above COLLAB_MAX_MESSAGE_BYTES so that an oversize message reaches the
+application and is refused with close code 4413 instead of a bare TCP drop.
+"""
+
+from __future__ import annotations
+
+from daphne.cli import CommandLineInterface
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+DAPHNE_HEADROOM = 1024 * 1024
+
+
+class Command(BaseCommand):
+    help = "Serve collab with daphne (HTTP and WebSockets)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--fd", type=int, default=None, help="serve on an inherited socket")
+        parser.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-For from a proxy")
+
+    def handle(self, *args, host, port, fd, proxy_headers, **options):
+        cap = str(settings.COLLAB_MAX_MESSAGE_BYTES + DAPHNE_HEADROOM)
+        argv = ["--websocket-max-message-size", cap, "--websocket-max-frame-size", cap]
+        argv += ["--fd", str(fd)] if fd is not None else ["-b", host, "-p", str(port)]
+        if proxy_headers:
+            argv.append("--proxy-headers")
+        CommandLineInterface().run([*argv, "config.asgi:application"])

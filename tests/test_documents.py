@@ -1,0 +1,71 @@
+import uuid
+
+import pytest
+
+from collab.models import Document
+
+
+@pytest.fixture
+def document(owner):
+    return Document.objects.create(owner=owner, title="Plans")
+
+
+def test_home_lists_my_documents_newest_first(owner_client, owner, outsider):
+    older = Document.objects.create(owner=owner, title="Older")
+    newer = Document.objects.create(owner=owner, title="Newer")
+    Document.objects.create(owner=outsider, title="Not mine")
+    response = owner_client.get("/")
+    assert list(response.context["documents"]) == [newer, older]
+    assert b"Not mine" not in response.content
+
+
+def test_new_document_is_created_and_opens_the_editor(owner_client, owner):
+    response = owner_client.post("/docs/new/")
+    document = Document.objects.get(owner=owner)
+    assert response.status_code == 302 and response["Location"] == f"/docs/{document.id}/"
+    page = owner_client.get(response["Location"])
+    assert page.status_code == 200
+    assert b'id="editor"' in page.content and document.title.encode() in page.content
+
+
+def test_new_document_needs_a_post(owner_client, owner):
+    assert owner_client.get("/docs/new/").status_code == 405
+    assert not Document.objects.exists()
+
+
+def test_owner_renames_a_document(owner_client, document):
+    response = owner_client.post(f"/docs/{document.id}/rename/", {"title": "  Launch plans "})
+    assert response.status_code == 302
+    document.refresh_from_db()
+    assert document.title == "Launch plans"
+
+
+def test_rename_to_blank_is_a_form_error(owner_client, document):
+    response = owner_client.post(f"/docs/{document.id}/rename/", {"title": "   "})
+    assert response.status_code == 200
+    assert response.context["form"].errors["title"]
+    document.refresh_from_db()
+    assert document.title == "Plans"
+
+
+def test_owner_deletes_after_confirmation(owner_client, document):
+    confirm = owner_client.get(f"/docs/{document.id}/delete/")
+    assert confirm.status_code == 200 and b"cannot be undone" in confirm.content
+    assert Document.objects.filter(pk=document.pk).exists()
+    response = owner_client.post(f"/docs/{document.id}/delete/")
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert not Document.objects.filter(pk=document.pk).exists()
+
+
+@pytest.mark.parametrize("suffix", ["", "rename/", "delete/"])
+def test_others_documents_are_not_found(client, outsider, document, suffix):
+    client.force_login(outsider)
+    assert client.get(f"/docs/{document.id}/{suffix}").status_code == 404
+    if suffix:
+        assert client.post(f"/docs/{document.id}/{suffix}", {"title": "pwned"}).status_code == 404
+    document.refresh_from_db()
+    assert document.title == "Plans"
+
+
+def test_unknown_document_is_not_found(owner_client):
+    assert owner_client.get(f"/docs/{uuid.uuid4()}/").status_code == 404

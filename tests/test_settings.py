@@ -1,0 +1,40 @@
+"""Settings are read at import, so each case imports them in a fresh interpreter."""
+
+import os
+import subprocess
+import sys
+
+from tests.servers import ROOT
+
+
+def load_settings(**env):
+    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "REDIS_URL", "DATABASE_URL")}
+    code = "import config.settings as s; print(s.CHANNEL_LAYERS['default']['BACKEND']); print(s.DATABASES['default']['ENGINE'])"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_debug_off_without_secret_key_fails_with_a_clear_message():
+    result = load_settings(DEBUG="0")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_defaults_are_sqlite_and_the_in_memory_layer():
+    result = load_settings(DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["channels.layers.InMemoryChannelLayer", "django.db.backends.sqlite3"]
+
+
+def test_redis_url_selects_channels_redis_and_database_url_postgres():
+    result = load_settings(
+        SECRET_KEY="x", REDIS_URL="redis://127.0.0.1:6379/0", DATABASE_URL="postgres://u@127.0.0.1:5432/db"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["channels_redis.core.RedisChannelLayer", "django.db.backends.postgresql"]
+
+
+def test_a_malformed_boolean_is_refused():
+    result = load_settings(DEBUG="maybe")
+    assert result.returncode != 0 and "DEBUG must be a boolean" in result.stderr
