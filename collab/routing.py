@@ -1,4 +1,1 @@
-from django.urls import path
-
-websocket_urlpatterns: list = [
-]
+websocket_urlpatterns: list = []

@@ -4,9 +4,7 @@ from tests.conftest import PASSWORD
 
 
 def test_signup_creates_an_account_and_signs_in(client, db):
-    response = client.post(
-        "/accounts/signup/", {"username": "sam", "password1": PASSWORD, "password2": PASSWORD}
-    )
+    response = client.post("/accounts/signup/", {"username": "sam", "password1": PASSWORD, "password2": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/"
     assert get_user_model().objects.filter(username="sam").exists()
     assert client.get("/").status_code == 200

@@ -9,7 +9,10 @@ from tests.servers import ROOT
 
 def load_settings(**env):
     clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "REDIS_URL", "DATABASE_URL")}
-    code = "import config.settings as s; print(s.CHANNEL_LAYERS['default']['BACKEND']); print(s.DATABASES['default']['ENGINE'])"
+    code = (
+        "import config.settings as s;"
+        "print(s.CHANNEL_LAYERS['default']['BACKEND']); print(s.DATABASES['default']['ENGINE'])"
+    )
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
     )
