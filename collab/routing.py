@@ -1,1 +1,7 @@
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from .consumers import DocumentConsumer
+
+websocket_urlpatterns = [
+    path("ws/docs/<uuid:document_id>/", DocumentConsumer.as_asgi()),
+]

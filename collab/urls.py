@@ -12,5 +12,6 @@ urlpatterns = [
     path("docs/new/", views.document_new, name="document_new"),
     path("docs/<uuid:document_id>/", views.document_page, name="document"),
     path("docs/<uuid:document_id>/rename/", views.document_rename, name="document_rename"),
+    path("docs/<uuid:document_id>/export.md", views.document_export, name="document_export"),
     path("docs/<uuid:document_id>/delete/", views.document_delete, name="document_delete"),
 ]

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import documents, health
+from . import documents, health, persistence
 from .forms import RenameForm, SignUpForm
 
 
@@ -59,6 +59,15 @@ def document_delete(request, document_id):
         documents.document_delete(document=document)
         return redirect("home")
     return render(request, "collab/delete.html", {"document": document})
+
+
+@login_required
+@require_GET
+def document_export(request, document_id):
+    document = documents.document_for_user(user=request.user, document_id=document_id)
+    response = HttpResponse(persistence.document_text(document.id), content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="{document.id}.md"'
+    return response
 
 
 @require_GET

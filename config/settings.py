@@ -197,3 +197,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
+
+# Rooms. See collab/room.py for what each bounds.
+COLLAB_DB_THREADS = envint("COLLAB_DB_THREADS", 4)  # threads storing and loading updates
+COLLAB_COMPACT_EVERY = envint("COLLAB_COMPACT_EVERY", 500)  # log entries between snapshots
+COLLAB_RESYNC_INTERVAL = float(os.environ.get("COLLAB_RESYNC_INTERVAL", "0.5"))  # seconds between log checks
+COLLAB_PROBE_BYTES = envint("COLLAB_PROBE_BYTES", 256 * 1024)  # bytes sent between read receipts
+COLLAB_MAX_BACKLOG_BYTES = envint("COLLAB_MAX_BACKLOG_BYTES", 16 * 1024 * 1024)  # unread bytes before 4408

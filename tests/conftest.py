@@ -33,3 +33,42 @@ def server(transactional_db):
     """One daphne process with the embedded defaults, sharing the test database."""
     with Server() as running:
         yield running
+
+
+def session_cookie(user) -> str:
+    """A `Cookie` header value for a signed-in session of `user`."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_storage_threads(django_db_setup, django_db_blocker):
+    """The storage threads keep connections open; close them before the test database is dropped."""
+    yield
+    from django.db import connection
+
+    from collab import persistence
+
+    persistence.shutdown()
+    if connection.vendor == "postgresql":
+        # Connections left in worker threads of finished event loops would keep the
+        # test database from being dropped: end them.
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        connection.close()
+
+
+@pytest.fixture
+def fresh_channel_layer():
+    """A new channel layer for each test (each test has its own event loop)."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

@@ -7,9 +7,15 @@ application and is refused with close code 4413 instead of a bare TCP drop.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
+
 from daphne.cli import CommandLineInterface
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+logger = logging.getLogger(__name__)
 
 DAPHNE_HEADROOM = 1024 * 1024
 
@@ -29,4 +35,35 @@ class Command(BaseCommand):
         argv += ["--fd", str(fd)] if fd is not None else ["-b", host, "-p", str(port)]
         if proxy_headers:
             argv.append("--proxy-headers")
+        from twisted.internet import reactor  # daphne.cli has installed the asyncio reactor
+
+        reactor.callWhenRunning(install_graceful_shutdown, reactor)
         CommandLineInterface().run([*argv, "config.asgi:application"])
+
+
+def install_graceful_shutdown(reactor) -> None:
+    """On SIGTERM or SIGINT: store pending updates, close sockets with 4503, then stop.
+
+    daphne's own handler would cancel every consumer mid-flight instead.
+    """
+    loop = asyncio.get_event_loop()
+
+    async def shutdown():
+        from collab.registry import get_registry
+
+        try:
+            await get_registry().shutdown()
+            await asyncio.sleep(0.2)  # let the close frames go out
+        except Exception:
+            logger.exception("graceful shutdown failed")
+        finally:
+            reactor.stop()
+
+    def on_signal():
+        logger.info("shutting down: storing pending updates and closing connections")
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)  # a second signal stops at once
+        loop.create_task(shutdown())
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)

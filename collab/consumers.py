@@ -1,0 +1,62 @@
+"""The WebSocket endpoint of a document: glue between a socket and its room."""
+
+from __future__ import annotations
+
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from .access import access_for
+from .exceptions import CloseCode, ConnectionClosingError, MessageTooLarge, TextFrame
+from .registry import get_registry
+
+logger = logging.getLogger(__name__)
+
+
+class DocumentConsumer(AsyncWebsocketConsumer):
+    room = None
+    closing = False
+
+    async def connect(self):
+        document_id = self.scope["url_route"]["kwargs"]["document_id"]
+        access = await database_sync_to_async(access_for)(user=self.scope["user"], document_id=document_id)
+        if access is None:
+            await self.close()  # before accept: the handshake is refused with HTTP 403
+            return
+        self.user_id = access.user_id
+        self.can_write = access.can_write
+        await self.accept()
+        self.room = await get_registry().join(document_id, self)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.closing or self.room is None:
+            return
+        try:
+            if bytes_data is None:
+                raise TextFrame("text frames are not part of the protocol")
+            if len(bytes_data) > settings.COLLAB_MAX_MESSAGE_BYTES:
+                raise MessageTooLarge(f"{len(bytes_data)} bytes")
+            await self.room.receive(self, bytes_data)
+        except ConnectionClosingError as exc:
+            logger.warning("document %s: closing a connection with %d: %s", self.room.id, exc.code, exc)
+            await self.close_with(exc.code, exc.__class__.__name__)
+        except Exception:
+            logger.exception("document %s: unexpected error on a frame", self.room.id)
+            await self.close_with(CloseCode.INTERNAL, "internal error")
+
+    async def disconnect(self, code):
+        self.closing = True
+        if self.room is not None:
+            await get_registry().leave(self.room, self)
+
+    # The room's view of this connection (collab.room.Connection).
+
+    async def send_frame(self, frame: bytes) -> None:
+        await self.send(bytes_data=frame)
+
+    async def close_with(self, code: int, reason: str = "") -> None:
+        if not self.closing:
+            self.closing = True
+            await self.close(code=code, reason=reason[:120])

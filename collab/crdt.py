@@ -1,0 +1,68 @@
+"""Guards around pycrdt: it can raise ValueError, or PanicException (a BaseException)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pycrdt import Doc, Text
+
+from .exceptions import RejectedUpdate
+from .protocol import read_var_uint
+
+logger = logging.getLogger(__name__)
+
+TEXT_NAME = "content"  # the Y.Text that holds a document's text
+EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions
+
+_NOT_OURS = (KeyboardInterrupt, SystemExit, asyncio.CancelledError, GeneratorExit)
+
+
+def apply_update(doc: Doc, update: bytes) -> None:
+    """Apply an update or raise RejectedUpdate; a Rust panic is turned into that too."""
+    try:
+        doc.apply_update(update)
+    except BaseException as exc:
+        if isinstance(exc, _NOT_OURS):
+            raise
+        raise RejectedUpdate(f"update rejected by the CRDT: {exc!r}") from None
+
+
+def apply_stored(doc: Doc, update: bytes) -> bool:
+    """Apply a stored update; a bad one is logged and skipped rather than blocking a load."""
+    try:
+        apply_update(doc, update)
+        return True
+    except RejectedUpdate as exc:
+        logger.error("skipping a stored update: %s", exc)
+        return False
+
+
+def check_update(update: bytes) -> None:
+    """Raise RejectedUpdate unless the bytes decode as an update."""
+    apply_update(Doc(), update)
+
+
+def check_state_vector(state_vector: bytes) -> None:
+    """A state vector is varuint(n) then n (client, clock) pairs: check it before pycrdt reads it.
+
+    pycrdt allocates for the claimed count before reading, so a short hostile
+    vector claiming millions of entries costs a lot; each entry takes 2 bytes at least.
+    """
+    try:
+        count, pos = read_var_uint(state_vector, 0)
+        if count * 2 > len(state_vector) - pos:
+            raise RejectedUpdate(f"state vector claims {count} entries in {len(state_vector)} bytes")
+        for _ in range(count * 2):
+            _, pos = read_var_uint(state_vector, pos)
+    except RejectedUpdate:
+        raise
+    except Exception as exc:
+        raise RejectedUpdate(f"malformed state vector: {exc}") from None
+    if pos != len(state_vector):
+        raise RejectedUpdate("trailing bytes after the state vector")
+
+
+def new_doc() -> tuple[Doc, Text]:
+    doc = Doc()
+    return doc, doc.get(TEXT_NAME, type=Text)

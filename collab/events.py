@@ -1,0 +1,38 @@
+"""Messages the rooms of different workers exchange through the channel layer.
+
+Each document has one group; each worker's room joins it with one channel of its
+own, so an update crosses Redis once per worker, not once per client.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+
+def group_name(document_id) -> str:
+    return f"doc.{document_id}"
+
+
+class UpdatesEvent(TypedDict):
+    """Updates committed to the log as entries first_seq, first_seq + 1, ..."""
+
+    type: Literal["doc.updates"]
+    origin: str  # the sending room's channel: it skips its own events
+    first_seq: int
+    count: int  # log entries committed (changes may be fewer: some changed nothing)
+    updates: list[bytes]  # what they changed in the sender's Doc
+
+
+class AwarenessEvent(TypedDict):
+    type: Literal["doc.awareness"]
+    origin: str
+    update: bytes  # an encoded awareness update
+
+
+class CloseEvent(TypedDict):
+    """Close every connection to the document, on every worker."""
+
+    type: Literal["doc.close"]
+    origin: str
+    code: int
+    reason: str

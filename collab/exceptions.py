@@ -1,0 +1,57 @@
+"""Errors that end a WebSocket connection, each with its close code.
+
+daphne lets an application close only with 1000 or 3000-4999, so every code
+here is in the 4xxx range, echoing the HTTP status it resembles. The consumer
+maps them to a close in one place.
+"""
+
+from __future__ import annotations
+
+
+class CloseCode:
+    MALFORMED = 4400  # a frame we cannot decode, or an update the CRDT rejects
+    UNAUTHORIZED = 4401  # the session ended (logout, password change)
+    FORBIDDEN = 4403  # access to the document was taken away
+    NOT_FOUND = 4404  # the document was deleted
+    TOO_SLOW = 4408  # the client stopped reading: its backlog passed the limit
+    TOO_LARGE = 4413  # a message over COLLAB_MAX_MESSAGE_BYTES
+    TEXT_FRAME = 4415  # text frames are not part of the protocol
+    RATE_LIMITED = 4429  # too many updates or bytes per second
+    INTERNAL = 4500  # a bug on our side; the client reconnects
+    GOING_AWAY = 4503  # this worker is shutting down; reconnect (to another worker)
+
+
+class ConnectionClosingError(Exception):
+    """Base: the connection must be closed with `code`."""
+
+    code = CloseCode.INTERNAL
+
+
+class MalformedMessage(ConnectionClosingError):
+    """The frame does not follow the protocol."""
+
+    code = CloseCode.MALFORMED
+
+
+class RejectedUpdate(ConnectionClosingError):
+    """The CRDT refused the update, or it looks hostile."""
+
+    code = CloseCode.MALFORMED
+
+
+class MessageTooLarge(ConnectionClosingError):
+    """The message is larger than the configured limit."""
+
+    code = CloseCode.TOO_LARGE
+
+
+class TextFrame(ConnectionClosingError):
+    """A text frame arrived; the protocol is binary."""
+
+    code = CloseCode.TEXT_FRAME
+
+
+class ClientTooSlow(ConnectionClosingError):
+    """The client's unread backlog passed the limit."""
+
+    code = CloseCode.TOO_SLOW

@@ -1,0 +1,207 @@
+"""Document content in the database: the append-only update log and its snapshot.
+
+The only module that reads or writes `DocumentUpdate` and `DocumentSnapshot`.
+
+Each document numbers its log entries 1, 2, 3... (`seq`). An append takes the
+document row's lock (`UPDATE ... SET last_seq = last_seq + n`), so appends from
+several workers are serialised per document and commit in `seq` order: the
+entries visible at any moment are contiguous. Compaction merges the snapshot
+and the entries up to `last_seq` into a new snapshot and deletes those entries,
+holding the same row lock, so it never races an append.
+
+The functions here are synchronous; the rooms call them through `run()`, which
+uses a small pool of threads that keep their database connections open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from pycrdt import Doc, merge_updates
+
+from .crdt import apply_stored, new_doc
+from .models import Document, DocumentSnapshot, DocumentUpdate
+
+logger = logging.getLogger(__name__)
+
+
+class DocumentGone(Exception):
+    """The document no longer exists (it was deleted)."""
+
+
+@dataclass
+class LogState:
+    """What the database holds for a document after `seq`: a snapshot and/or entries."""
+
+    seq: int  # every entry up to here is included
+    snapshot: bytes | None = None
+    updates: list[bytes] = field(default_factory=list)
+
+    def all_updates(self) -> list[bytes]:
+        return ([self.snapshot] if self.snapshot else []) + self.updates
+
+
+# -- the thread pool ----------------------------------------------------------
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _get_executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=settings.COLLAB_DB_THREADS, thread_name_prefix="collab-db")
+    return _executor
+
+
+def _call(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except BaseException:
+        # The connection may be broken (database restarted): start afresh next time.
+        connection.close()
+        raise
+
+
+async def run(fn, *args, **kwargs) -> Any:
+    """Run a function of this module in the database threads."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_get_executor(), partial(_call, fn, *args, **kwargs))
+
+
+def shutdown() -> None:
+    """Close every thread's connection and stop the pool (tests, process exit)."""
+    global _executor
+    if _executor is None:
+        return
+    executor, _executor = _executor, None
+    threads = executor._max_workers
+    # One task per thread: the barrier keeps a thread from taking a second one.
+    barrier = threading.Barrier(threads)
+
+    def close_this_threads_connection():
+        connection.close()
+        barrier.wait(timeout=10)
+
+    for future in [executor.submit(close_this_threads_connection) for _ in range(threads)]:
+        future.result()
+    executor.shutdown(wait=True)
+
+
+# -- reading ------------------------------------------------------------------
+
+
+def read_since(document_id, seq: int = 0) -> LogState:
+    """Everything the log holds after `seq` (the snapshot too, when it covers more)."""
+    # Entries first, then the snapshot: a compaction committing in between moves
+    # entries into the snapshot we read second, so nothing falls through.
+    rows = list(
+        DocumentUpdate.objects.filter(document_id=document_id, seq__gt=seq).order_by("seq").values_list("seq", "data")
+    )
+    snapshot = DocumentSnapshot.objects.filter(document_id=document_id, seq__gt=seq).values_list("seq", "data").first()
+    state = LogState(seq=seq)
+    if snapshot:
+        state.seq, state.snapshot = snapshot[0], bytes(snapshot[1])
+    state.updates = [bytes(data) for row_seq, data in rows if row_seq > state.seq]
+    if rows:
+        state.seq = max(state.seq, rows[-1][0])
+    if not rows and not snapshot and not Document.objects.filter(pk=document_id).exists():
+        raise DocumentGone(document_id)
+    return state
+
+
+def last_seqs(document_ids) -> dict[str, int]:
+    """The newest `seq` of each document, by id (as a string); deleted ones are absent."""
+    return {
+        str(pk): seq for pk, seq in Document.objects.filter(pk__in=list(document_ids)).values_list("pk", "last_seq")
+    }
+
+
+def document_text(document_id) -> str:
+    """The current text, built from the database alone."""
+    doc, text = new_doc()
+    for update in read_since(document_id).all_updates():
+        apply_stored(doc, update)
+    return str(text)
+
+
+# -- writing ------------------------------------------------------------------
+
+
+def append(document_id, updates: list[bytes], authors: list[int | None] | None = None) -> int:
+    """Append updates to the log in one transaction; return the `seq` of the first."""
+    count = len(updates)
+    authors = authors or [None] * count
+    now = timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # Takes the row lock that orders appends and compaction (see the module doc).
+            cursor.execute(
+                f"UPDATE {Document._meta.db_table} SET last_seq = last_seq + %s, updated = %s WHERE id = %s "
+                "RETURNING last_seq",
+                [
+                    count,
+                    Document._meta.get_field("updated").get_db_prep_value(now, connection),
+                    Document._meta.pk.get_db_prep_value(document_id, connection),
+                ],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise DocumentGone(document_id)
+        first = row[0] - count + 1
+        DocumentUpdate.objects.bulk_create(
+            DocumentUpdate(document_id=document_id, seq=first + i, data=data, author_id=author, created=now)
+            for i, (data, author) in enumerate(zip(updates, authors, strict=True))
+        )
+    return first
+
+
+def merge_stored(updates: list[bytes]) -> bytes:
+    """Merge updates into one, dropping any that cannot be decoded.
+
+    `merge_updates` keeps updates whose dependencies are missing (a Doc would
+    drop them from `get_update()`), so the snapshot loses nothing.
+    """
+    try:
+        return merge_updates(*updates) if len(updates) > 1 else updates[0]
+    except Exception:
+        good = []
+        for update in updates:
+            try:
+                merge_updates(update)
+                good.append(update)
+            except Exception as exc:
+                logger.error("compaction drops an update that does not decode: %r", exc)
+        return merge_updates(*good) if good else Doc().get_update()
+
+
+def compact(document_id, *, min_entries: int = 1) -> int:
+    """Fold the log into the snapshot; return how many entries were folded."""
+    with transaction.atomic():
+        last_seq = (
+            Document.objects.select_for_update().filter(pk=document_id).values_list("last_seq", flat=True).first()
+        )
+        if last_seq is None:
+            raise DocumentGone(document_id)
+        snapshot = DocumentSnapshot.objects.select_for_update().filter(document_id=document_id).first()
+        base_seq = snapshot.seq if snapshot else 0
+        rows = list(
+            DocumentUpdate.objects.filter(document_id=document_id, seq__gt=base_seq, seq__lte=last_seq)
+            .order_by("seq")
+            .values_list("data", flat=True)
+        )
+        if len(rows) < min_entries:
+            return 0
+        parts = ([bytes(snapshot.data)] if snapshot and snapshot.data else []) + [bytes(data) for data in rows]
+        merged = merge_stored(parts)
+        DocumentSnapshot.objects.update_or_create(document_id=document_id, defaults={"seq": last_seq, "data": merged})
+        DocumentUpdate.objects.filter(document_id=document_id, seq__lte=last_seq).delete()
+    return len(rows)

@@ -1,0 +1,109 @@
+"""The rooms open in this process, one per document, and their shared ticker."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import weakref
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from . import persistence
+from .exceptions import CloseCode
+from .room import Connection, Room
+
+logger = logging.getLogger(__name__)
+
+REJOIN_EVERY_TICKS = 4
+
+
+class RoomRegistry:
+    def __init__(self):
+        self.rooms: dict[str, Room] = {}
+        self._opening: dict[str, asyncio.Future] = {}
+        self._closing: dict[str, asyncio.Task] = {}
+        self._ticker: asyncio.Task | None = None
+
+    async def join(self, document_id, conn: Connection) -> Room:
+        room = await self._get(str(document_id))
+        await room.join(conn)  # no await between getting the room and joining it: it cannot close meanwhile
+        return room
+
+    async def leave(self, room: Room, conn: Connection) -> None:
+        await room.leave(conn)
+        if room.members or self.rooms.get(room.id) is not room:
+            return
+        # The last one out: store everything, then unload. A newcomer meanwhile
+        # waits for this and loads a fresh room from the database.
+        del self.rooms[room.id]
+        task = self._closing[room.id] = asyncio.create_task(room.stop())
+        try:
+            await asyncio.shield(task)
+        finally:
+            if self._closing.get(room.id) is task:
+                del self._closing[room.id]
+
+    async def _get(self, document_id: str) -> Room:
+        while True:
+            if document_id in self._closing:
+                await asyncio.shield(self._closing[document_id])
+                continue
+            if document_id in self.rooms:
+                return self.rooms[document_id]
+            if document_id in self._opening:
+                await asyncio.shield(self._opening[document_id])
+                continue
+            opened = self._opening[document_id] = asyncio.get_running_loop().create_future()
+            try:
+                room = Room(document_id, layer=get_channel_layer(), registry=self)
+                await room.start()
+                self.rooms[document_id] = room
+            finally:
+                del self._opening[document_id]
+                opened.set_result(None)
+            if self._ticker is None or self._ticker.done():
+                self._ticker = asyncio.create_task(self._tick_loop(), name="room-ticker")
+            return room
+
+    async def _tick_loop(self) -> None:
+        for count in itertools.count(1):
+            await asyncio.sleep(settings.COLLAB_RESYNC_INTERVAL)
+            rooms = list(self.rooms.values())
+            if not rooms:
+                if not self._opening:
+                    return
+                continue
+            try:
+                seqs = await persistence.run(persistence.last_seqs, [room.id for room in rooms])
+            except Exception as exc:
+                logger.warning("ticker: could not read the log positions: %r", exc)
+                continue
+            for room in rooms:
+                if room.closed:
+                    continue
+                try:
+                    await room.tick(seqs.get(room.id), rejoin=count % REJOIN_EVERY_TICKS == 0)
+                except Exception:
+                    logger.exception("ticker: room %s failed its tick", room.id)
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Store what is pending, then ask every client to reconnect elsewhere."""
+        rooms = list(self.rooms.values())
+        await asyncio.wait_for(asyncio.gather(*(room.drain() for room in rooms), return_exceptions=True), timeout)
+        for room in rooms:
+            await room.close_all(CloseCode.GOING_AWAY, "server restarting")
+        logger.info("shutdown: %d rooms stored, their clients asked to reconnect", len(rooms))
+
+
+_registries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RoomRegistry] = weakref.WeakKeyDictionary()
+
+
+def get_registry() -> RoomRegistry:
+    """The registry of the running event loop (daphne has one; tests make many)."""
+    loop = asyncio.get_running_loop()
+    registry = _registries.get(loop)
+    if registry is None:
+        registry = _registries[loop] = RoomRegistry()
+    return registry

@@ -1,0 +1,412 @@
+"""A room: one open document in this worker process, shared by all its connections.
+
+The room holds one pycrdt Doc and the awareness states. Its Doc only ever holds
+what is committed to the database: a client's update is checked, appended to the
+log (one transaction for everything that arrived meanwhile: group commit), and
+only then applied and relayed, to every local connection including its sender
+(the echo is the sender's proof that the server stored it) and, once, to the
+other workers through the document's channel-layer group. So whatever any client
+has received from the server is in the database, even if every worker dies.
+
+Channel layers drop messages (channels-redis over `capacity`, a Redis restart
+forgets groups). Each room numbers what it has applied by log `seq`; the
+registry's ticker compares that with the database and re-reads the log when a
+room has stayed behind for a full tick, and re-joins the group. That bounds
+divergence to about two ticks (`COLLAB_RESYNC_INTERVAL`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from django.conf import settings
+
+from . import persistence
+from .awareness import AwarenessStates
+from .crdt import EMPTY_UPDATE, apply_stored, apply_update, check_state_vector, check_update, new_doc
+from .events import AwarenessEvent, UpdatesEvent, group_name
+from .exceptions import ClientTooSlow, CloseCode
+from .protocol import (
+    Message,
+    MessageType,
+    SyncStep,
+    awareness_frame,
+    decode_awareness,
+    decode_frame,
+    encode_awareness,
+    sync_step1,
+    sync_step2,
+    sync_update,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Connection(Protocol):
+    """What a room needs from a client connection (the consumer provides it)."""
+
+    user_id: int | None
+    can_write: bool
+
+    async def send_frame(self, frame: bytes) -> None: ...
+
+    async def close_with(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(eq=False)
+class Member:
+    """A connection's state in the room."""
+
+    conn: Connection
+    awareness_ids: set[int] = field(default_factory=set)
+    sent: int = 0  # bytes sent to it
+    acked: int = 0  # bytes it has certainly read: it answered a sync step 1 sent after them
+    probe_at: int | None = None  # `sent` when our outstanding sync step 1 went out
+    closing: bool = False
+
+
+class SeqTracker:
+    """Which log entries the room has applied: all up to `seq`, plus ranges beyond it."""
+
+    def __init__(self, seq: int = 0):
+        self.seq = seq
+        self.ahead: list[tuple[int, int]] = []
+
+    def add(self, first: int, last: int) -> None:
+        self.ahead.append((first, last))
+        self.ahead.sort()
+        while self.ahead and self.ahead[0][0] <= self.seq + 1:
+            self.seq = max(self.seq, self.ahead.pop(0)[1])
+
+
+@dataclass
+class Pending:
+    update: bytes
+    author_id: int | None
+
+
+class Room:
+    def __init__(self, document_id, *, layer, registry=None):
+        self.id = str(document_id)
+        self.group = group_name(self.id)
+        self.layer = layer
+        self.registry = registry
+        self.doc, self.text = new_doc()
+        self.awareness = AwarenessStates()
+        self.members: dict[Connection, Member] = {}
+        self.tracker = SeqTracker()
+        self.behind_at: int = 0  # the database's seq at the last tick, if we were behind it
+        self.channel: str | None = None
+        self.pending: list[Pending] = []
+        self.since_compaction = 0
+        self._changes: list[bytes] = []
+        self._subscription = self.doc.observe(lambda event: self._changes.append(event.update))
+        self._wake_flusher = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: list[asyncio.Task] = []
+        self._catch_up_lock = asyncio.Lock()
+        self.closed = False
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        state = await persistence.run(persistence.read_since, self.id, 0)
+        self._apply_stored(state)
+        if self.layer is not None:
+            self.channel = await self.layer.new_channel(f"room.{self.id}.")
+            await self.layer.group_add(self.group, self.channel)
+            self._tasks.append(asyncio.create_task(self._receive_loop(), name=f"room-receive-{self.id}"))
+        self._tasks.append(asyncio.create_task(self._flush_loop(), name=f"room-flush-{self.id}"))
+
+    async def stop(self, *, compact: bool = True) -> None:
+        """Persist what is pending, leave the group, stop the tasks."""
+        self.closed = True
+        await self.drain()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.layer is not None and self.channel:
+            try:
+                await self.layer.group_discard(self.group, self.channel)
+            except Exception as exc:
+                logger.warning("room %s could not leave its group: %r", self.id, exc)
+        if compact and self.since_compaction:
+            await self._compact()
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far is committed and applied."""
+        while self.pending or not self._idle.is_set():
+            self._wake_flusher.set()
+            await self._idle.wait()
+            if self.pending:
+                await asyncio.sleep(0)
+
+    # -- members --------------------------------------------------------------
+
+    async def join(self, conn: Connection) -> None:
+        member = self.members[conn] = Member(conn)
+        # Our sync step 1 asks the client for what we lack (its offline edits);
+        # it also serves as the first backlog probe.
+        member.probe_at = 0
+        await self._send(member, sync_step1(self.doc.get_state()))
+        current = self.awareness.current()
+        if current:
+            await self._send(member, awareness_frame(encode_awareness(current)))
+
+    async def leave(self, conn: Connection) -> None:
+        member = self.members.pop(conn, None)
+        if member is None:
+            return
+        removed = self.awareness.remove(member.awareness_ids)
+        if removed:
+            await self._broadcast_awareness(encode_awareness(removed))
+
+    # -- incoming frames ------------------------------------------------------
+
+    async def receive(self, conn: Connection, frame: bytes) -> None:
+        """Handle one frame from a member; ConnectionClosingError ends that connection."""
+        member = self.members.get(conn)
+        if member is None or member.closing:
+            return
+        for message in decode_frame(frame):
+            await self._handle(member, message)
+
+    async def _handle(self, member: Member, message: Message) -> None:
+        if message.type == MessageType.SYNC:
+            if message.step == SyncStep.STEP1:
+                check_state_vector(message.payload)
+                # Always answer, even with an empty update: the client is synced only then.
+                await self._send(member, sync_step2(self.doc.get_update(message.payload)))
+            else:
+                if message.step == SyncStep.STEP2 and member.probe_at is not None:
+                    # Replies come in order, so the client has read all we sent before the probe.
+                    member.acked, member.probe_at = member.probe_at, None
+                if member.conn.can_write:
+                    self.submit(member, message.payload)
+        elif message.type == MessageType.AWARENESS:
+            await self._client_awareness(member, message.payload)
+        elif message.type == MessageType.QUERY_AWARENESS:
+            await self._send(member, awareness_frame(encode_awareness(self.awareness.current())))
+
+    def submit(self, member: Member, update: bytes) -> None:
+        if update == EMPTY_UPDATE:
+            return
+        check_update(update)
+        self.pending.append(Pending(update, member.conn.user_id))
+        self._idle.clear()
+        self._wake_flusher.set()
+
+    async def _client_awareness(self, member: Member, payload: bytes) -> None:
+        entries = decode_awareness(payload)
+        for entry in entries:
+            if entry.removed:
+                member.awareness_ids.discard(entry.client_id)
+            else:
+                member.awareness_ids.add(entry.client_id)
+        self.awareness.apply(entries)
+        # Relayed to everyone, the sender included: for an idle client this echo is
+        # the only traffic, and without traffic the browser client reconnects.
+        await self._broadcast_awareness(encode_awareness(entries))
+
+    # -- commit, then relay ---------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._wake_flusher.wait()
+            self._wake_flusher.clear()
+            while self.pending:
+                batch, self.pending = self.pending, []
+                try:
+                    await self._commit(batch)
+                except persistence.DocumentGone:
+                    logger.info("room %s: the document was deleted", self.id)
+                    await self.close_all(CloseCode.NOT_FOUND, "document deleted")
+                    self.pending.clear()
+                except Exception:
+                    # The database is unreachable or failing. Nothing of the batch was
+                    # relayed; its senders reconnect and resend (Yjs resends on sync).
+                    logger.exception(
+                        "room %s: could not store %d updates; closing their connections", self.id, len(batch)
+                    )
+                    await self.close_all(CloseCode.INTERNAL, "storage failed")
+                    self.pending.clear()
+            self._idle.set()
+
+    async def _commit(self, batch: list[Pending]) -> None:
+        first = await persistence.run(
+            persistence.append, self.id, [p.update for p in batch], [p.author_id for p in batch]
+        )
+        self.since_compaction += len(batch)
+        changes = self._apply_all([p.update for p in batch])
+        self.tracker.add(first, first + len(batch) - 1)
+        await self._relay(changes, first_seq=first, committed=len(batch))
+        if self.since_compaction >= settings.COLLAB_COMPACT_EVERY:
+            self.since_compaction = 0
+            asyncio.create_task(self._compact())
+
+    def _apply_all(self, updates: Iterable[bytes], *, stored: bool = False) -> list[bytes]:
+        """Apply updates to the Doc; return what actually changed it, as updates."""
+        self._changes.clear()
+        for update in updates:
+            if stored:
+                apply_stored(self.doc, update)
+            else:
+                try:
+                    apply_update(self.doc, update)
+                except Exception as exc:  # checked before commit, so this is rare: keep going
+                    logger.error("room %s: a committed update did not apply: %s", self.id, exc)
+        changes, self._changes = self._changes, []
+        return changes
+
+    async def _relay(self, changes: list[bytes], *, first_seq: int | None = None, committed: int = 0) -> None:
+        frames = [sync_update(change) for change in changes]
+        for member in list(self.members.values()):
+            for frame in frames:
+                await self._send(member, frame)
+        if first_seq is not None and self.layer is not None:
+            # Other workers apply the committed updates and number them from first_seq.
+            event: UpdatesEvent = {
+                "type": "doc.updates",
+                "origin": self.channel,
+                "first_seq": first_seq,
+                "updates": changes,
+                "count": committed,
+            }
+            await self._group_send(event)
+
+    async def _group_send(self, event) -> None:
+        try:
+            await self.layer.group_send(self.group, event)
+        except Exception as exc:
+            # Lost relays are repaired by the ticker's catch-up; never fail the sender.
+            logger.warning("room %s: group_send failed: %r", self.id, exc)
+
+    # -- from other workers ---------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                event = await self.layer.receive(self.channel)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("room %s: channel layer receive failed (%r); retrying", self.id, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            try:
+                if event.get("origin") != self.channel:
+                    await self._on_event(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("room %s: could not handle %s", self.id, event.get("type"))
+
+    async def _on_event(self, event) -> None:
+        kind = event.get("type")
+        if kind == "doc.updates":
+            changes = self._apply_all(event["updates"])
+            self.tracker.add(event["first_seq"], event["first_seq"] + event["count"] - 1)
+            await self._relay(changes)
+        elif kind == "doc.awareness":
+            entries = decode_awareness(event["update"])
+            self.awareness.apply(entries)
+            await self._send_all(awareness_frame(event["update"]))
+        elif kind == "doc.close":
+            await self.close_all(event["code"], event.get("reason", ""))
+
+    # -- anti-entropy ---------------------------------------------------------
+
+    async def tick(self, db_seq: int | None, *, rejoin: bool) -> None:
+        """Called by the registry every COLLAB_RESYNC_INTERVAL with the database's seq."""
+        if db_seq is None:
+            await self.close_all(CloseCode.NOT_FOUND, "document deleted")
+            return
+        if self.behind_at and self.tracker.seq < self.behind_at:
+            await self.catch_up()
+        self.behind_at = db_seq if self.tracker.seq < db_seq else 0
+        expired = self.awareness.expire()
+        if expired:
+            await self._send_all(awareness_frame(encode_awareness(expired)))
+        if rejoin and self.layer is not None and self.channel:
+            try:
+                await self.layer.group_add(self.group, self.channel)  # Redis may have restarted
+            except Exception as exc:
+                logger.warning("room %s: could not re-join its group: %r", self.id, exc)
+
+    async def catch_up(self) -> None:
+        """Apply what the log holds beyond our seq (relays we missed)."""
+        async with self._catch_up_lock:
+            since = self.tracker.seq
+            state = await persistence.run(persistence.read_since, self.id, since)
+            if state.seq > since:
+                logger.info("room %s: caught up from the log, entries %d..%d", self.id, since + 1, state.seq)
+                changes = self._apply_all(state.all_updates(), stored=True)
+                self.tracker.add(since + 1, state.seq)
+                await self._relay(changes)
+
+    def _apply_stored(self, state: persistence.LogState) -> None:
+        self._apply_all(state.all_updates(), stored=True)
+        self.tracker = SeqTracker(state.seq)
+
+    async def _compact(self) -> None:
+        try:
+            folded = await persistence.run(persistence.compact, self.id)
+            if folded:
+                logger.debug("room %s: compacted %d log entries", self.id, folded)
+        except persistence.DocumentGone:
+            pass
+        except Exception:
+            logger.exception("room %s: compaction failed", self.id)
+
+    # -- sending --------------------------------------------------------------
+
+    async def _broadcast_awareness(self, update: bytes) -> None:
+        await self._send_all(awareness_frame(update))
+        if self.layer is not None:
+            event: AwarenessEvent = {"type": "doc.awareness", "origin": self.channel, "update": update}
+            await self._group_send(event)
+
+    async def _send_all(self, frame: bytes) -> None:
+        for member in list(self.members.values()):
+            await self._send(member, frame)
+
+    async def _send(self, member: Member, frame: bytes) -> None:
+        if member.closing:
+            return
+        member.sent += len(frame)
+        try:
+            await member.conn.send_frame(frame)
+            backlog = member.sent - member.acked
+            if backlog > settings.COLLAB_MAX_BACKLOG_BYTES:
+                raise ClientTooSlow(f"{backlog} bytes unread")
+            if member.probe_at is None and member.sent - member.acked >= settings.COLLAB_PROBE_BYTES:
+                # A sync step 1 is answered by a sync step 2: a read receipt for all before it.
+                member.probe_at = member.sent
+                await member.conn.send_frame(sync_step1(self.doc.get_state()))
+        except ClientTooSlow as exc:
+            logger.warning("room %s: closing a client that stopped reading (%s)", self.id, exc)
+            await self._close_member(member, exc.code, str(exc))
+        except Exception as exc:
+            logger.info("room %s: send failed, dropping the connection: %r", self.id, exc)
+            await self._close_member(member, CloseCode.INTERNAL, "send failed")
+
+    async def _close_member(self, member: Member, code: int, reason: str) -> None:
+        if member.closing:
+            return
+        member.closing = True
+        try:
+            await member.conn.close_with(code, reason)
+        except Exception as exc:
+            logger.debug("room %s: close failed: %r", self.id, exc)
+
+    async def close_all(self, code: int, reason: str) -> None:
+        for member in list(self.members.values()):
+            await self._close_member(member, code, reason)

@@ -1,0 +1,77 @@
+"""The update log and snapshots, against the real database."""
+
+import pytest
+from pycrdt import Doc, Text
+
+from collab import persistence
+from collab.models import Document, DocumentSnapshot, DocumentUpdate
+
+
+def edits(*words):
+    """One update per word appended to a fresh document's text."""
+    doc = Doc()
+    text = doc.get("content", type=Text)
+    updates = []
+    doc.observe(lambda event: updates.append(event.update))
+    for word in words:
+        text += word
+    return updates
+
+
+@pytest.fixture
+def document(owner):
+    return Document.objects.create(owner=owner, title="Log")
+
+
+def test_append_numbers_entries_in_order(document, owner):
+    updates = edits("a", "b", "c")
+    assert persistence.append(document.id, updates[:2], [owner.pk, owner.pk]) == 1
+    assert persistence.append(document.id, updates[2:]) == 3
+    document.refresh_from_db()
+    assert document.last_seq == 3
+    assert list(DocumentUpdate.objects.values_list("seq", flat=True)) == [1, 2, 3]
+    assert DocumentUpdate.objects.get(seq=1).author == owner
+
+
+def test_read_since_returns_what_follows(document):
+    updates = edits("one ", "two ", "three")
+    persistence.append(document.id, updates)
+    assert persistence.read_since(document.id, 0).updates == updates
+    state = persistence.read_since(document.id, 2)
+    assert state.seq == 3 and state.updates == updates[2:] and state.snapshot is None
+    assert persistence.document_text(document.id) == "one two three"
+
+
+def test_compaction_folds_the_log_into_a_snapshot(document):
+    updates = edits("one ", "two ", "three", "!")
+    persistence.append(document.id, updates[:3])
+    assert persistence.compact(document.id) == 3
+    assert not DocumentUpdate.objects.exists()
+    assert DocumentSnapshot.objects.get(document=document).seq == 3
+    persistence.append(document.id, updates[3:])
+    assert persistence.document_text(document.id) == "one two three!"
+    state = persistence.read_since(document.id, 1)  # behind the snapshot: it is included
+    assert state.snapshot is not None and state.seq == 4
+
+
+def test_compaction_keeps_updates_whose_dependencies_are_missing(document):
+    first, second = edits("abc", "def")
+    persistence.append(document.id, [second])
+    persistence.compact(document.id)
+    persistence.append(document.id, [first])
+    assert persistence.document_text(document.id) == "abcdef"
+
+
+def test_a_deleted_document_is_gone(document):
+    document_id = document.id
+    document.delete()
+    with pytest.raises(persistence.DocumentGone):
+        persistence.append(document_id, edits("x"))
+    with pytest.raises(persistence.DocumentGone):
+        persistence.read_since(document_id)
+
+
+def test_last_seqs_reads_many_documents_at_once(document, owner):
+    other = Document.objects.create(owner=owner)
+    persistence.append(document.id, edits("a", "b"))
+    assert persistence.last_seqs([document.id, other.id]) == {str(document.id): 2, str(other.id): 0}
