@@ -16,6 +16,11 @@ logger = logging.getLogger(__name__)
 
 
 class DocumentConsumer(AsyncWebsocketConsumer):
+    # Rooms, not consumers, use the channel layer (one channel per room and worker),
+    # so a consumer has no channel of its own: that saves a Redis receive per socket,
+    # and a Redis restart cannot break a socket.
+    channel_layer_alias = None
+
     room = None
     closing = False
 
@@ -28,7 +33,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.user_id = access.user_id
         self.can_write = access.can_write
         await self.accept()
-        self.room = await get_registry().join(document_id, self)
+        try:
+            self.room = await get_registry().join(document_id, self)
+        except Exception:
+            logger.exception("document %s: could not open its room", document_id)
+            await self.close_with(CloseCode.INTERNAL, "could not open the document")
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing or self.room is None:

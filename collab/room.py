@@ -118,7 +118,7 @@ class Room:
         state = await persistence.run(persistence.read_since, self.id, 0)
         self._apply_stored(state)
         if self.layer is not None:
-            self.channel = await self.layer.new_channel(f"room.{self.id}.")
+            self.channel = await self.layer.new_channel("room.")
             await self.layer.group_add(self.group, self.channel)
             self._tasks.append(asyncio.create_task(self._receive_loop(), name=f"room-receive-{self.id}"))
         self._tasks.append(asyncio.create_task(self._flush_loop(), name=f"room-flush-{self.id}"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from tests.servers import Server
+from tests.servers import RedisServer, Server
 
 PASSWORD = "correct horse battery staple"
 
@@ -72,3 +72,22 @@ def fresh_channel_layer():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture
+def redis_server():
+    with RedisServer() as running:
+        yield running
+
+
+@pytest.fixture
+def two_workers(transactional_db, redis_server):
+    """Two daphne processes sharing the test database and one Redis."""
+    workers = [Server(redis_url=redis_server.url, log_name=f"worker{i}") for i in (1, 2)]
+    try:
+        for worker in workers:
+            worker.start()
+        yield workers
+    finally:
+        for worker in workers:
+            worker.close()

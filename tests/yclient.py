@@ -48,7 +48,7 @@ class WebsocketTransport:
             return None
 
     def close_code(self) -> int:
-        return self.ws.close_rcvd.code if self.ws.close_rcvd else 1006
+        return self.ws.close_code or 1006
 
     async def close(self) -> None:
         await self.ws.close()

@@ -1,0 +1,116 @@
+"""Rooms without sockets: fake connections record what the room sends them."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from pycrdt import Doc, Text
+
+from collab import persistence, protocol
+from collab.awareness import AwarenessStates
+from collab.models import Document
+from collab.protocol import AwarenessEntry, SyncStep
+from collab.registry import RoomRegistry
+from collab.room import SeqTracker
+
+pytestmark = pytest.mark.usefixtures("fresh_channel_layer")
+
+
+class FakeConnection:
+    def __init__(self, user_id=None, can_write=True, on_frame=None):
+        self.user_id, self.can_write = user_id, can_write
+        self.frames: list[bytes] = []
+        self.closed_with: int | None = None
+        self.on_frame = on_frame
+
+    async def send_frame(self, frame: bytes) -> None:
+        self.frames.append(frame)
+        if self.on_frame:
+            await self.on_frame(frame)
+
+    async def close_with(self, code: int, reason: str) -> None:
+        self.closed_with = code
+
+    def updates(self) -> list[bytes]:
+        return [m.payload for f in self.frames for m in protocol.decode_frame(f) if m.step == SyncStep.UPDATE]
+
+
+def edit(text: str) -> bytes:
+    doc = Doc()
+    doc.get("content", type=Text).insert(0, text)
+    return doc.get_update()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_update_is_committed_before_anyone_receives_it(owner):
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    seen_in_database = []
+
+    async def check_database(frame):
+        if protocol.decode_frame(frame)[0].step == SyncStep.UPDATE:
+            seen_in_database.append(await database_sync_to_async(persistence.document_text)(document.id))
+
+    registry = RoomRegistry()
+    sender, listener = FakeConnection(owner.pk), FakeConnection(owner.pk, on_frame=check_database)
+    room = await registry.join(document.id, sender)
+    await registry.join(document.id, listener)
+    await room.receive(sender, protocol.sync_update(edit("stored first")))
+    await room.drain()
+    assert seen_in_database == ["stored first"]
+    assert len(sender.updates()) == 1  # the echo to the sender
+    await registry.leave(room, sender)
+    await registry.leave(room, listener)
+    assert registry.rooms == {}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_one_room_per_document_is_shared_and_unloaded_after_the_last_leaves(owner):
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    registry = RoomRegistry()
+    a, b = FakeConnection(owner.pk), FakeConnection(owner.pk)
+    room_a = await registry.join(document.id, a)
+    room_b = await registry.join(document.id, b)
+    assert room_a is room_b
+    await room_a.receive(a, protocol.sync_update(edit("kept")))
+    await registry.leave(room_a, a)
+    assert registry.rooms  # b is still there
+    await registry.leave(room_b, b)
+    assert registry.rooms == {}
+    assert await database_sync_to_async(persistence.document_text)(document.id) == "kept"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_read_only_connection_changes_nothing(owner):
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    registry = RoomRegistry()
+    viewer = FakeConnection(owner.pk, can_write=False)
+    room = await registry.join(document.id, viewer)
+    await room.receive(viewer, protocol.sync_update(edit("nope")))
+    await room.receive(viewer, protocol.sync_step2(edit("nope either")))
+    await room.drain()
+    assert str(room.text) == ""
+    await registry.leave(room, viewer)
+    assert await database_sync_to_async(persistence.document_text)(document.id) == ""
+
+
+def test_seq_tracker_advances_only_over_contiguous_entries():
+    tracker = SeqTracker(3)
+    tracker.add(6, 7)
+    assert tracker.seq == 3
+    tracker.add(4, 5)
+    assert tracker.seq == 7 and tracker.ahead == []
+    tracker.add(2, 3)
+    assert tracker.seq == 7
+
+
+def test_awareness_follows_the_clock_rule_and_expires():
+    now = [0.0]
+    states = AwarenessStates(timeout=30, clock=lambda: now[0])
+    assert states.apply([AwarenessEntry(1, 2, '{"a":1}')])
+    assert not states.apply([AwarenessEntry(1, 1, '{"a":0}')])  # older clock
+    assert states.apply([AwarenessEntry(1, 2, "null")])  # removal at the same clock
+    assert states.current() == []
+    states.apply([AwarenessEntry(2, 1, "{}")])
+    now[0] = 31
+    assert [e.client_id for e in states.expire()] == [2]
+    assert states.current() == []
