@@ -1,23 +1,129 @@
-"""Who may open a document, and with which rights."""
+"""Who may open a document, and with which role.
+
+A principal is whoever is asking: a signed-in user, and the share-link tokens
+they present (kept in their session after opening `/s/<token>/`, or given as
+`?share=` by a non-browser client). `DocumentRights` holds everything that
+decides roles on one document, so a room can re-check all its connections with
+three queries when the rights change.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from .models import Document
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+from .models import Document, Membership, Role, ShareLink
+
+SESSION_LINKS = "collab_share_links"  # {document id: token} in the session
+SESSION_GUEST_NAME = "collab_guest_name"
 
 
 @dataclass(frozen=True)
-class Access:
+class Principal:
+    user_id: int | None = None
+    link_tokens: tuple[str, ...] = ()
+    session_key: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Identifies the person for per-user limits: the account, else the session."""
+        return f"user:{self.user_id}" if self.user_id else f"session:{self.session_key}"
+
+
+@dataclass
+class DocumentRights:
     document_id: str
-    user_id: int | None
-    can_write: bool
+    owner_id: int
+    version: int
+    locked: bool = False
+    members: dict[int, Role] = field(default_factory=dict)
+    links: dict[str, tuple[Role, datetime | None]] = field(default_factory=dict)  # valid, unrevoked links
+
+    def role_of(self, principal: Principal, now: datetime | None = None) -> Role | None:
+        now = now or timezone.now()
+        roles = []
+        if principal.user_id is not None:
+            if principal.user_id == self.owner_id:
+                return Role.OWNER
+            if principal.user_id in self.members:
+                roles.append(self.members[principal.user_id])
+        for token in principal.link_tokens:
+            link = self.links.get(token)
+            if link and (link[1] is None or link[1] > now):
+                roles.append(link[0])
+        return max(roles, key=lambda role: role.rank) if roles else None
+
+    def next_expiry(self, now: datetime | None = None) -> datetime | None:
+        now = now or timezone.now()
+        upcoming = [expires for _, expires in self.links.values() if expires and expires > now]
+        return min(upcoming) if upcoming else None
 
 
-def access_for(*, user, document_id) -> Access | None:
-    """The access `user` has to the document, or None (unknown document included)."""
-    if not user.is_authenticated:
+def load_rights(document_id) -> DocumentRights | None:
+    """The rights on a document, or None if it does not exist."""
+    row = Document.objects.filter(pk=document_id).values_list("owner_id", "rights_version").first()
+    if row is None:
         return None
-    if not Document.objects.filter(pk=document_id, owner=user).exists():
+    rights = DocumentRights(document_id=str(document_id), owner_id=row[0], version=row[1])
+    rights.members = {
+        user_id: Role(role)
+        for user_id, role in Membership.objects.filter(document_id=document_id).values_list("user_id", "role")
+    }
+    for token, role, expires in ShareLink.objects.filter(document_id=document_id, revoked_at__isnull=True).values_list(
+        "token", "role", "expires_at"
+    ):
+        rights.links[token] = (Role(role), expires)
+    return rights
+
+
+def principal_for(*, user, session, document_id, extra_tokens=()) -> Principal:
+    tokens = [t for t in (session.get(SESSION_LINKS, {}).get(str(document_id)) if session is not None else None,) if t]
+    tokens += [t for t in extra_tokens if t]
+    return Principal(
+        user_id=user.pk if user is not None and user.is_authenticated else None,
+        link_tokens=tuple(tokens),
+        session_key=getattr(session, "session_key", None),
+    )
+
+
+def role_for(*, user, session, document_id, extra_tokens=()) -> Role | None:
+    rights = load_rights(document_id)
+    if rights is None:
         return None
-    return Access(document_id=str(document_id), user_id=user.pk, can_write=True)
+    return rights.role_of(principal_for(user=user, session=session, document_id=document_id, extra_tokens=extra_tokens))
+
+
+# -- what the registry watches ------------------------------------------------
+
+
+@dataclass
+class WatchState:
+    documents: dict[str, tuple[int, int]]  # id -> (last_seq, rights_version); deleted ones absent
+    live_sessions: set[str]
+    user_hashes: dict[int, tuple[str, bool]]  # id -> (session auth hash, is_active)
+
+
+def watch_state(document_ids, session_keys, user_ids) -> WatchState:
+    """One look at what open connections depend on: log positions, rights, sessions, accounts."""
+    documents = {
+        str(pk): (seq, version)
+        for pk, seq, version in Document.objects.filter(pk__in=list(document_ids)).values_list(
+            "pk", "last_seq", "rights_version"
+        )
+    }
+    live = set()
+    if session_keys:
+        live = set(
+            Session.objects.filter(session_key__in=list(session_keys), expire_date__gt=timezone.now()).values_list(
+                "session_key", flat=True
+            )
+        )
+    hashes = {}
+    if user_ids:
+        for user in get_user_model().objects.filter(pk__in=list(user_ids)).only("pk", "password", "is_active"):
+            hashes[user.pk] = (user.get_session_auth_hash(), user.is_active)
+    return WatchState(documents, live, hashes)

@@ -8,6 +8,7 @@ renew theirs every 15 s.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 
@@ -58,3 +59,15 @@ class AwarenessStates:
 
     def current(self) -> list[AwarenessEntry]:
         return [entry for entry in self.entries.values() if not entry.removed]
+
+
+def stamp_identity(entry: AwarenessEntry, user: dict) -> AwarenessEntry:
+    """The entry with `user.name` and `user.color` set by the server, whatever the client said."""
+    if entry.removed:
+        return entry
+    state = json.loads(entry.state)
+    if not isinstance(state, dict):
+        return entry
+    claimed = state.get("user")
+    state["user"] = {**(claimed if isinstance(claimed, dict) else {}), **user}
+    return AwarenessEntry(entry.client_id, entry.clock, json.dumps(state, separators=(",", ":"), ensure_ascii=False))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from .access import access_for
 from .exceptions import CloseCode, ConnectionClosingError, MessageTooLarge, TextFrame
+from .members import seat_for
 from .registry import get_registry
 
 logger = logging.getLogger(__name__)
@@ -26,15 +27,19 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
-        access = await database_sync_to_async(access_for)(user=self.scope["user"], document_id=document_id)
-        if access is None:
+        tokens = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("share", [])
+        seat = await database_sync_to_async(seat_for)(
+            user=self.scope.get("user"), session=self.scope.get("session"), document_id=document_id, extra_tokens=tokens
+        )
+        if seat is None:
             await self.close()  # before accept: the handshake is refused with HTTP 403
             return
-        self.user_id = access.user_id
-        self.can_write = access.can_write
         await self.accept()
         try:
-            self.room = await get_registry().join(document_id, self)
+            self.room = await get_registry().join(document_id, self, seat)
+        except ConnectionClosingError as exc:
+            logger.warning("document %s: refusing a connection with %d: %s", document_id, exc.code, exc)
+            await self.close_with(exc.code, str(exc))
         except Exception:
             logger.exception("document %s: could not open its room", document_id)
             await self.close_with(CloseCode.INTERNAL, "could not open the document")

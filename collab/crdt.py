@@ -9,6 +9,7 @@ from pycrdt import Doc, Text
 
 from .exceptions import RejectedUpdate
 from .protocol import read_var_uint
+from .updates import check_update_structure
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,12 @@ def apply_stored(doc: Doc, update: bytes) -> bool:
 
 
 def check_update(update: bytes) -> None:
-    """Raise RejectedUpdate unless the bytes decode as an update."""
+    """Raise RejectedUpdate unless the bytes are a plausible update that pycrdt decodes.
+
+    The structural walk comes first: it refuses hostile length claims cheaply,
+    before the decoder would allocate for them.
+    """
+    check_update_structure(update)
     apply_update(Doc(), update)
 
 

@@ -13,10 +13,11 @@ class CloseCode:
     UNAUTHORIZED = 4401  # the session ended (logout, password change)
     FORBIDDEN = 4403  # access to the document was taken away
     NOT_FOUND = 4404  # the document was deleted
+    ACCOUNT_DISABLED = 4410  # the account was deactivated (banned)
     TOO_SLOW = 4408  # the client stopped reading: its backlog passed the limit
     TOO_LARGE = 4413  # a message over COLLAB_MAX_MESSAGE_BYTES
     TEXT_FRAME = 4415  # text frames are not part of the protocol
-    RATE_LIMITED = 4429  # too many updates or bytes per second
+    RATE_LIMITED = 4429  # too many messages or bytes per second, or too many connections
     INTERNAL = 4500  # a bug on our side; the client reconnects
     GOING_AWAY = 4503  # this worker is shutting down; reconnect (to another worker)
 
@@ -55,3 +56,9 @@ class ClientTooSlow(ConnectionClosingError):
     """The client's unread backlog passed the limit."""
 
     code = CloseCode.TOO_SLOW
+
+
+class RateLimited(ConnectionClosingError):
+    """Too many messages or bytes per second, or too many connections."""
+
+    code = CloseCode.RATE_LIMITED

@@ -1,9 +1,30 @@
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    """What a person may do with a document, weakest first."""
+
+    VIEWER = "viewer", "Viewer"
+    EDITOR = "editor", "Editor"
+    OWNER = "owner", "Owner"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    @property
+    def can_write(self) -> bool:
+        return self in (Role.EDITOR, Role.OWNER)
+
+
+SHARED_ROLES = [(Role.EDITOR.value, Role.EDITOR.label), (Role.VIEWER.value, Role.VIEWER.label)]
 
 
 class Document(models.Model):
@@ -14,6 +35,8 @@ class Document(models.Model):
     updated = models.DateTimeField(auto_now=True)
     # Sequence number of the newest entry in the update log (see collab.persistence).
     last_seq = models.BigIntegerField(default=0, editable=False)
+    # Bumped by every change of who may do what: open connections re-check their rights.
+    rights_version = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-updated"]
@@ -57,3 +80,50 @@ class DocumentSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id} @{self.seq}"
+
+
+class Membership(models.Model):
+    """A person the owner shared the document with, and their role."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=SHARED_ROLES, default=Role.EDITOR)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["document", "user"], name="unique_membership")]
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) on {self.document}"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class ShareLink(models.Model):
+    """A link that gives whoever opens it a role on the document."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="share_links")
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    role = models.CharField(max_length=10, choices=SHARED_ROLES, default=Role.VIEWER)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.role} link to {self.document}"
+
+    def is_valid(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("share_link", args=[self.token])

@@ -9,21 +9,14 @@ entries visible at any moment are contiguous. Compaction merges the snapshot
 and the entries up to `last_seq` into a new snapshot and deletes those entries,
 holding the same row lock, so it never races an append.
 
-The functions here are synchronous; the rooms call them through `run()`, which
-uses a small pool of threads that keep their database connections open.
+The functions here are synchronous; rooms call them through `collab.db.run`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from pycrdt import Doc, merge_updates
@@ -48,52 +41,6 @@ class LogState:
 
     def all_updates(self) -> list[bytes]:
         return ([self.snapshot] if self.snapshot else []) + self.updates
-
-
-# -- the thread pool ----------------------------------------------------------
-
-_executor: ThreadPoolExecutor | None = None
-
-
-def _get_executor() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=settings.COLLAB_DB_THREADS, thread_name_prefix="collab-db")
-    return _executor
-
-
-def _call(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except BaseException:
-        # The connection may be broken (database restarted): start afresh next time.
-        connection.close()
-        raise
-
-
-async def run(fn, *args, **kwargs) -> Any:
-    """Run a function of this module in the database threads."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_get_executor(), partial(_call, fn, *args, **kwargs))
-
-
-def shutdown() -> None:
-    """Close every thread's connection and stop the pool (tests, process exit)."""
-    global _executor
-    if _executor is None:
-        return
-    executor, _executor = _executor, None
-    threads = executor._max_workers
-    # One task per thread: the barrier keeps a thread from taking a second one.
-    barrier = threading.Barrier(threads)
-
-    def close_this_threads_connection():
-        connection.close()
-        barrier.wait(timeout=10)
-
-    for future in [executor.submit(close_this_threads_connection) for _ in range(threads)]:
-        future.result()
-    executor.shutdown(wait=True)
 
 
 # -- reading ------------------------------------------------------------------

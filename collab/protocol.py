@@ -144,6 +144,15 @@ def awareness_frame(awareness_update: bytes) -> bytes:
 QUERY_AWARENESS_FRAME = b"\x03"
 
 
+def rights_frame(role: str, can_write: bool, reason: str = "") -> bytes:
+    """Tell a client its rights: an auth message (type 2, "permission denied") whose
+    reason is JSON. Our page reads it to switch the editor to or from read-only;
+    stock clients only log it.
+    """
+    body = json.dumps({"role": role, "canWrite": can_write, "reason": reason}, separators=(",", ":"))
+    return b"\x02\x00" + write_var_string(body)
+
+
 # -- awareness updates --------------------------------------------------------
 
 

@@ -10,9 +10,10 @@ import weakref
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import persistence
-from .exceptions import CloseCode
-from .room import Connection, Room
+from . import access, db
+from .exceptions import CloseCode, RateLimited
+from .members import Connection, Member, Seat
+from .room import Room
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +27,17 @@ class RoomRegistry:
         self._closing: dict[str, asyncio.Task] = {}
         self._ticker: asyncio.Task | None = None
 
-    async def join(self, document_id, conn: Connection) -> Room:
+    async def join(self, document_id, conn: Connection, seat: Seat) -> Room:
+        """Put a connection in its document's room; RateLimited if a limit is reached."""
+        key = seat.principal.key
+        if sum(1 for room in self.rooms.values() for m in room.members.values() if m.principal.key == key) >= (
+            settings.COLLAB_MAX_CONNECTIONS_PER_USER
+        ):
+            raise RateLimited("too many connections for this user")
         room = await self._get(str(document_id))
-        await room.join(conn)  # no await between getting the room and joining it: it cannot close meanwhile
+        if len(room.members) >= settings.COLLAB_MAX_CONNECTIONS_PER_DOCUMENT:
+            raise RateLimited("too many connections to this document")
+        await room.join(conn, seat)  # no await between getting the room and joining it: it cannot close meanwhile
         return room
 
     async def leave(self, room: Room, conn: Connection) -> None:
@@ -75,16 +84,26 @@ class RoomRegistry:
                 if not self._opening:
                     return
                 continue
+            members = [m for room in rooms for m in room.members.values()]
             try:
-                seqs = await persistence.run(persistence.last_seqs, [room.id for room in rooms])
+                state = await db.run(
+                    access.watch_state,
+                    [room.id for room in rooms],
+                    {m.principal.session_key for m in members if m.principal.session_key},
+                    {m.principal.user_id for m in members if m.principal.user_id},
+                )
             except Exception as exc:
-                logger.warning("ticker: could not read the log positions: %r", exc)
+                logger.warning("ticker: could not read the database: %r", exc)
                 continue
             for room in rooms:
                 if room.closed:
                     continue
                 try:
-                    await room.tick(seqs.get(room.id), rejoin=count % REJOIN_EVERY_TICKS == 0)
+                    await room.tick(state.documents.get(room.id), rejoin=count % REJOIN_EVERY_TICKS == 0)
+                    for member in list(room.members.values()):
+                        code = session_problem(member, state)
+                        if code:
+                            await room.close_member(member, code, "session ended")
                 except Exception:
                     logger.exception("ticker: room %s failed its tick", room.id)
 
@@ -95,6 +114,20 @@ class RoomRegistry:
         for room in rooms:
             await room.close_all(CloseCode.GOING_AWAY, "server restarting")
         logger.info("shutdown: %d rooms stored, their clients asked to reconnect", len(rooms))
+
+
+def session_problem(member: Member, state: access.WatchState) -> int | None:
+    """A close code if the member's session or account no longer holds."""
+    principal = member.principal
+    if principal.user_id is not None:
+        auth_hash, active = state.user_hashes.get(principal.user_id, ("", False))
+        if not active:
+            return CloseCode.ACCOUNT_DISABLED
+        if member.seat.session_hash and auth_hash != member.seat.session_hash:
+            return CloseCode.UNAUTHORIZED  # the password changed
+    if principal.session_key and principal.session_key not in state.live_sessions:
+        return CloseCode.UNAUTHORIZED  # logged out, or the session expired
+    return None
 
 
 _registries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RoomRegistry] = weakref.WeakKeyDictionary()

@@ -19,17 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils import timezone
 
-from . import persistence
-from .awareness import AwarenessStates
+from . import access, db, persistence
+from .access import DocumentRights
+from .awareness import AwarenessStates, stamp_identity
 from .crdt import EMPTY_UPDATE, apply_stored, apply_update, check_state_vector, check_update, new_doc
 from .events import AwarenessEvent, UpdatesEvent, group_name
-from .exceptions import ClientTooSlow, CloseCode
+from .exceptions import ClientTooSlow, CloseCode, RateLimited
+from .members import Connection, Member, Seat
 from .protocol import (
     Message,
     MessageType,
@@ -38,35 +41,13 @@ from .protocol import (
     decode_awareness,
     decode_frame,
     encode_awareness,
+    rights_frame,
     sync_step1,
     sync_step2,
     sync_update,
 )
 
 logger = logging.getLogger(__name__)
-
-
-class Connection(Protocol):
-    """What a room needs from a client connection (the consumer provides it)."""
-
-    user_id: int | None
-    can_write: bool
-
-    async def send_frame(self, frame: bytes) -> None: ...
-
-    async def close_with(self, code: int, reason: str) -> None: ...
-
-
-@dataclass(eq=False)
-class Member:
-    """A connection's state in the room."""
-
-    conn: Connection
-    awareness_ids: set[int] = field(default_factory=set)
-    sent: int = 0  # bytes sent to it
-    acked: int = 0  # bytes it has certainly read: it answered a sync step 1 sent after them
-    probe_at: int | None = None  # `sent` when our outstanding sync step 1 went out
-    closing: bool = False
 
 
 class SeqTracker:
@@ -95,8 +76,10 @@ class Room:
         self.group = group_name(self.id)
         self.layer = layer
         self.registry = registry
+        self.rights: DocumentRights | None = None
         self.doc, self.text = new_doc()
         self.awareness = AwarenessStates()
+        self.awareness_owners: dict[int, Member] = {}  # which local connection introduced a client id
         self.members: dict[Connection, Member] = {}
         self.tracker = SeqTracker()
         self.behind_at: int = 0  # the database's seq at the last tick, if we were behind it
@@ -115,7 +98,10 @@ class Room:
     # -- lifecycle ------------------------------------------------------------
 
     async def start(self) -> None:
-        state = await persistence.run(persistence.read_since, self.id, 0)
+        self.rights = await db.run(access.load_rights, self.id)
+        if self.rights is None:
+            raise persistence.DocumentGone(self.id)
+        state = await db.run(persistence.read_since, self.id, 0)
         self._apply_stored(state)
         if self.layer is not None:
             self.channel = await self.layer.new_channel("room.")
@@ -148,8 +134,8 @@ class Room:
 
     # -- members --------------------------------------------------------------
 
-    async def join(self, conn: Connection) -> None:
-        member = self.members[conn] = Member(conn)
+    async def join(self, conn: Connection, seat: Seat) -> Member:
+        member = self.members[conn] = Member(conn, seat, seat.role)
         # Our sync step 1 asks the client for what we lack (its offline edits);
         # it also serves as the first backlog probe.
         member.probe_at = 0
@@ -157,11 +143,17 @@ class Room:
         current = self.awareness.current()
         if current:
             await self._send(member, awareness_frame(encode_awareness(current)))
+        if not self.can_write(member):
+            await self._send_rights(member)
+        return member
 
     async def leave(self, conn: Connection) -> None:
         member = self.members.pop(conn, None)
         if member is None:
             return
+        for client_id in member.awareness_ids:
+            if self.awareness_owners.get(client_id) is member:
+                del self.awareness_owners[client_id]
         removed = self.awareness.remove(member.awareness_ids)
         if removed:
             await self._broadcast_awareness(encode_awareness(removed))
@@ -173,6 +165,8 @@ class Room:
         member = self.members.get(conn)
         if member is None or member.closing:
             return
+        if not member.messages.take(1) or not member.bytes.take(len(frame)):
+            raise RateLimited("too many messages or bytes per second")
         for message in decode_frame(frame):
             await self._handle(member, message)
 
@@ -186,8 +180,10 @@ class Room:
                 if message.step == SyncStep.STEP2 and member.probe_at is not None:
                     # Replies come in order, so the client has read all we sent before the probe.
                     member.acked, member.probe_at = member.probe_at, None
-                if member.conn.can_write:
+                if self.can_write(member):
                     self.submit(member, message.payload)
+                elif message.payload != EMPTY_UPDATE:
+                    await self._refuse_write(member)
         elif message.type == MessageType.AWARENESS:
             await self._client_awareness(member, message.payload)
         elif message.type == MessageType.QUERY_AWARENESS:
@@ -197,17 +193,26 @@ class Room:
         if update == EMPTY_UPDATE:
             return
         check_update(update)
-        self.pending.append(Pending(update, member.conn.user_id))
+        self.pending.append(Pending(update, member.principal.user_id))
         self._idle.clear()
         self._wake_flusher.set()
 
     async def _client_awareness(self, member: Member, payload: bytes) -> None:
-        entries = decode_awareness(payload)
-        for entry in entries:
+        entries = []
+        user = member.seat.identity.as_awareness_user()
+        for entry in decode_awareness(payload):
+            owner = self.awareness_owners.get(entry.client_id)
+            if owner is not None and owner is not member:
+                continue  # another connection's client id: nobody may speak for someone else
             if entry.removed:
                 member.awareness_ids.discard(entry.client_id)
+                self.awareness_owners.pop(entry.client_id, None)
             else:
                 member.awareness_ids.add(entry.client_id)
+                self.awareness_owners[entry.client_id] = member
+            entries.append(stamp_identity(entry, user))
+        if not entries:
+            return
         self.awareness.apply(entries)
         # Relayed to everyone, the sender included: for an idle client this echo is
         # the only traffic, and without traffic the browser client reconnects.
@@ -238,9 +243,7 @@ class Room:
             self._idle.set()
 
     async def _commit(self, batch: list[Pending]) -> None:
-        first = await persistence.run(
-            persistence.append, self.id, [p.update for p in batch], [p.author_id for p in batch]
-        )
+        first = await db.run(persistence.append, self.id, [p.update for p in batch], [p.author_id for p in batch])
         self.since_compaction += len(batch)
         changes = self._apply_all([p.update for p in batch])
         self.tracker.add(first, first + len(batch) - 1)
@@ -322,13 +325,58 @@ class Room:
         elif kind == "doc.close":
             await self.close_all(event["code"], event.get("reason", ""))
 
+    # -- rights ---------------------------------------------------------------
+
+    def can_write(self, member: Member) -> bool:
+        return member.role.can_write and not (self.rights and self.rights.locked)
+
+    async def _send_rights(self, member: Member, reason: str = "") -> None:
+        await self._send(member, rights_frame(member.role.value, self.can_write(member), reason))
+
+    async def _refuse_write(self, member: Member) -> None:
+        """A read-only connection sent changes: they are dropped; tell it (at most every few seconds)."""
+        now = time.monotonic()
+        if now - member.denied_notice_at > 5:
+            member.denied_notice_at = now
+            logger.info("room %s: ignoring changes from a read-only connection", self.id)
+            await self._send_rights(member, "read-only")
+
+    async def apply_rights(self, rights: DocumentRights) -> None:
+        """Re-check every connection against new rights: close the ones that lost access."""
+        was_locked = bool(self.rights and self.rights.locked)
+        self.rights = rights
+        for member in list(self.members.values()):
+            role = rights.role_of(member.principal)
+            if role is None:
+                logger.info("room %s: access removed, closing a connection", self.id)
+                await self.close_member(member, CloseCode.FORBIDDEN, "access removed")
+            elif role != member.role or rights.locked != was_locked:
+                member.role = role
+                await self._send_rights(member, "locked" if rights.locked else "")
+
+    async def reload_rights(self) -> None:
+        rights = await db.run(access.load_rights, self.id)
+        if rights is None:
+            await self.close_all(CloseCode.NOT_FOUND, "document deleted")
+        else:
+            await self.apply_rights(rights)
+
+    def rights_stale(self, version: int) -> bool:
+        if self.rights is None or self.rights.version != version:
+            return True
+        expiry = self.rights.next_expiry()
+        return False if expiry is None else expiry <= timezone.now()
+
     # -- anti-entropy ---------------------------------------------------------
 
-    async def tick(self, db_seq: int | None, *, rejoin: bool) -> None:
-        """Called by the registry every COLLAB_RESYNC_INTERVAL with the database's seq."""
-        if db_seq is None:
+    async def tick(self, state: tuple[int, int] | None, *, rejoin: bool) -> None:
+        """Called by the registry every COLLAB_RESYNC_INTERVAL with the database's (seq, rights version)."""
+        if state is None:
             await self.close_all(CloseCode.NOT_FOUND, "document deleted")
             return
+        db_seq, rights_version = state
+        if self.rights_stale(rights_version):
+            await self.reload_rights()
         if self.behind_at and self.tracker.seq < self.behind_at:
             await self.catch_up()
         self.behind_at = db_seq if self.tracker.seq < db_seq else 0
@@ -345,7 +393,7 @@ class Room:
         """Apply what the log holds beyond our seq (relays we missed)."""
         async with self._catch_up_lock:
             since = self.tracker.seq
-            state = await persistence.run(persistence.read_since, self.id, since)
+            state = await db.run(persistence.read_since, self.id, since)
             if state.seq > since:
                 logger.info("room %s: caught up from the log, entries %d..%d", self.id, since + 1, state.seq)
                 changes = self._apply_all(state.all_updates(), stored=True)
@@ -358,7 +406,7 @@ class Room:
 
     async def _compact(self) -> None:
         try:
-            folded = await persistence.run(persistence.compact, self.id)
+            folded = await db.run(persistence.compact, self.id)
             if folded:
                 logger.debug("room %s: compacted %d log entries", self.id, folded)
         except persistence.DocumentGone:
@@ -393,12 +441,12 @@ class Room:
                 await member.conn.send_frame(sync_step1(self.doc.get_state()))
         except ClientTooSlow as exc:
             logger.warning("room %s: closing a client that stopped reading (%s)", self.id, exc)
-            await self._close_member(member, exc.code, str(exc))
+            await self.close_member(member, exc.code, str(exc))
         except Exception as exc:
             logger.info("room %s: send failed, dropping the connection: %r", self.id, exc)
-            await self._close_member(member, CloseCode.INTERNAL, "send failed")
+            await self.close_member(member, CloseCode.INTERNAL, "send failed")
 
-    async def _close_member(self, member: Member, code: int, reason: str) -> None:
+    async def close_member(self, member: Member, code: int, reason: str) -> None:
         if member.closing:
             return
         member.closing = True
@@ -409,4 +457,4 @@ class Room:
 
     async def close_all(self, code: int, reason: str) -> None:
         for member in list(self.members.values()):
-            await self._close_member(member, code, reason)
+            await self.close_member(member, code, reason)

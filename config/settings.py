@@ -204,3 +204,7 @@ COLLAB_COMPACT_EVERY = envint("COLLAB_COMPACT_EVERY", 500)  # log entries betwee
 COLLAB_RESYNC_INTERVAL = float(os.environ.get("COLLAB_RESYNC_INTERVAL", "0.5"))  # seconds between log checks
 COLLAB_PROBE_BYTES = envint("COLLAB_PROBE_BYTES", 256 * 1024)  # bytes sent between read receipts
 COLLAB_MAX_BACKLOG_BYTES = envint("COLLAB_MAX_BACKLOG_BYTES", 16 * 1024 * 1024)  # unread bytes before 4408
+COLLAB_RATE_MESSAGES = envint("COLLAB_RATE_MESSAGES", 100)  # messages a second per connection (burst 3x)
+COLLAB_RATE_BYTES = envint("COLLAB_RATE_BYTES", 1024 * 1024)  # bytes a second per connection (+ one max message)
+COLLAB_MAX_CONNECTIONS_PER_USER = envint("COLLAB_MAX_CONNECTIONS_PER_USER", 100)  # per worker
+COLLAB_MAX_CONNECTIONS_PER_DOCUMENT = envint("COLLAB_MAX_CONNECTIONS_PER_DOCUMENT", 1000)  # per worker

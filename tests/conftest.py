@@ -50,9 +50,9 @@ def _close_storage_threads(django_db_setup, django_db_blocker):
     yield
     from django.db import connection
 
-    from collab import persistence
+    from collab import db
 
-    persistence.shutdown()
+    db.shutdown()
     if connection.vendor == "postgresql":
         # Connections left in worker threads of finished event loops would keep the
         # test database from being dropped: end them.

@@ -151,9 +151,12 @@ async def test_bad_input_closes_only_that_connection(document, cookie, settings,
 async def test_awareness_is_relayed_to_everyone_and_removed_on_close(document, cookie):
     a = await connect(document.id, cookie, "a")
     b = await connect(document.id, cookie, "b")
-    await a.set_awareness({"user": {"name": "A"}})
+    await a.set_awareness({"user": {"name": "Mallory", "color": "#000000"}, "cursor": None})
     await a.wait_for(lambda: a.client_id in a.present())  # the sender hears its own state back
-    await b.wait_for(lambda: b.present().get(a.client_id) == {"user": {"name": "A"}})
+    await b.wait_for(lambda: a.client_id in b.present())
+    state = b.present()[a.client_id]
+    assert state["user"]["name"] == "olivia"  # the account's name, not the claimed one
+    assert state["user"]["color"] != "#000000" and "cursor" in state
     c = await connect(document.id, cookie, "c")
     await c.wait_for(lambda: a.client_id in c.present())  # a newcomer gets the current states
     await a.close()

@@ -7,8 +7,11 @@ from channels.db import database_sync_to_async
 from pycrdt import Doc, Text
 
 from collab import persistence, protocol
+from collab.access import Principal
 from collab.awareness import AwarenessStates
-from collab.models import Document
+from collab.identity import identity_for
+from collab.members import Seat
+from collab.models import Document, Role
 from collab.protocol import AwarenessEntry, SyncStep
 from collab.registry import RoomRegistry
 from collab.room import SeqTracker
@@ -17,8 +20,8 @@ pytestmark = pytest.mark.usefixtures("fresh_channel_layer")
 
 
 class FakeConnection:
-    def __init__(self, user_id=None, can_write=True, on_frame=None):
-        self.user_id, self.can_write = user_id, can_write
+    def __init__(self, user_id=None, role=Role.OWNER, on_frame=None):
+        self.seat = Seat(Principal(user_id=user_id), Role(role), identity_for(key=f"user:{user_id}"))
         self.frames: list[bytes] = []
         self.closed_with: int | None = None
         self.on_frame = on_frame
@@ -52,8 +55,8 @@ async def test_an_update_is_committed_before_anyone_receives_it(owner):
 
     registry = RoomRegistry()
     sender, listener = FakeConnection(owner.pk), FakeConnection(owner.pk, on_frame=check_database)
-    room = await registry.join(document.id, sender)
-    await registry.join(document.id, listener)
+    room = await registry.join(document.id, sender, sender.seat)
+    await registry.join(document.id, listener, listener.seat)
     await room.receive(sender, protocol.sync_update(edit("stored first")))
     await room.drain()
     assert seen_in_database == ["stored first"]
@@ -68,8 +71,8 @@ async def test_one_room_per_document_is_shared_and_unloaded_after_the_last_leave
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
     registry = RoomRegistry()
     a, b = FakeConnection(owner.pk), FakeConnection(owner.pk)
-    room_a = await registry.join(document.id, a)
-    room_b = await registry.join(document.id, b)
+    room_a = await registry.join(document.id, a, a.seat)
+    room_b = await registry.join(document.id, b, b.seat)
     assert room_a is room_b
     await room_a.receive(a, protocol.sync_update(edit("kept")))
     await registry.leave(room_a, a)
@@ -83,8 +86,8 @@ async def test_one_room_per_document_is_shared_and_unloaded_after_the_last_leave
 async def test_a_read_only_connection_changes_nothing(owner):
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
     registry = RoomRegistry()
-    viewer = FakeConnection(owner.pk, can_write=False)
-    room = await registry.join(document.id, viewer)
+    viewer = FakeConnection(owner.pk, role=Role.VIEWER)
+    room = await registry.join(document.id, viewer, viewer.seat)
     await room.receive(viewer, protocol.sync_update(edit("nope")))
     await room.receive(viewer, protocol.sync_step2(edit("nope either")))
     await room.drain()

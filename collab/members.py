@@ -1,0 +1,76 @@
+"""A connection's place in a room: who it is, what it may do, what it has read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from django.conf import settings
+
+from .access import Principal
+from .identity import Identity
+from .limits import TokenBucket
+from .models import Role
+
+
+class Connection(Protocol):
+    """What a room needs from a client connection (the consumer provides it)."""
+
+    async def send_frame(self, frame: bytes) -> None: ...
+
+    async def close_with(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Seat:
+    """Who joins, decided at the handshake."""
+
+    principal: Principal
+    role: Role
+    identity: Identity
+    session_hash: str = ""  # the account's session auth hash at connect: a password change alters it
+
+
+@dataclass(eq=False)
+class Member:
+    conn: Connection
+    seat: Seat
+    role: Role
+    awareness_ids: set[int] = field(default_factory=set)
+    sent: int = 0  # bytes sent to it
+    acked: int = 0  # bytes it has certainly read: it answered a sync step 1 sent after them
+    probe_at: int | None = None  # `sent` when our outstanding sync step 1 went out
+    closing: bool = False
+    denied_notice_at: float = 0.0  # when we last told it that it may not write
+    messages: TokenBucket = field(init=False)
+    bytes: TokenBucket = field(init=False)
+
+    def __post_init__(self):
+        rate = settings.COLLAB_RATE_MESSAGES
+        self.messages = TokenBucket(rate, rate * 3)
+        byte_rate = settings.COLLAB_RATE_BYTES
+        self.bytes = TokenBucket(byte_rate, byte_rate + settings.COLLAB_MAX_MESSAGE_BYTES)
+
+    @property
+    def principal(self) -> Principal:
+        return self.seat.principal
+
+
+def seat_for(*, user, session, document_id, extra_tokens=()) -> Seat | None:
+    """The seat of whoever opens a socket to the document, or None if they may not."""
+    from django.contrib.auth import HASH_SESSION_KEY
+
+    from .access import SESSION_GUEST_NAME, load_rights, principal_for
+    from .identity import identity_for
+
+    rights = load_rights(document_id)
+    if rights is None:
+        return None
+    principal = principal_for(user=user, session=session, document_id=document_id, extra_tokens=extra_tokens)
+    role = rights.role_of(principal)
+    if role is None:
+        return None
+    guest_name = session.get(SESSION_GUEST_NAME, "") if session is not None else ""
+    identity = identity_for(user=user, guest_name=guest_name, key=principal.key)
+    session_hash = session.get(HASH_SESSION_KEY, "") if session is not None and principal.user_id else ""
+    return Seat(principal=principal, role=role, identity=identity, session_hash=session_hash)
