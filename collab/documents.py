@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django.http import Http404
 
-from .models import Document
+from . import access
+from .models import Document, Membership, Role
+
+
+class NoAccess(Exception):
+    """The visitor may not see the document (or it does not exist)."""
+
+
+class RoleTooLow(Exception):
+    """The visitor sees the document but may not do this."""
 
 
 def documents_for_user(*, user) -> QuerySet[Document]:
     return Document.objects.filter(owner=user).select_related("owner").order_by("-updated")
 
 
-def document_for_user(*, user, document_id) -> Document:
-    """The document if `user` may see it; Http404 otherwise, so existence is not revealed."""
-    if not user.is_authenticated:
-        raise Http404
-    try:
-        return Document.objects.select_related("owner").get(pk=document_id, owner=user)
-    except (Document.DoesNotExist, ValueError):
-        raise Http404 from None
+def memberships_for_user(*, user) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(user=user)
+        .select_related("document", "document__owner")
+        .order_by("-document__updated")
+    )
+
+
+def document_for(*, user, session, document_id, minimum: Role = Role.VIEWER) -> tuple[Document, Role]:
+    """The document and the visitor's role; NoAccess or RoleTooLow otherwise."""
+    role = access.role_for(user=user, session=session, document_id=document_id)
+    if role is None:
+        raise NoAccess(document_id)
+    if role.rank < minimum.rank:
+        raise RoleTooLow(document_id)
+    return Document.objects.select_related("owner").get(pk=document_id), role
 
 
 def document_create(*, owner, title: str = "") -> Document:

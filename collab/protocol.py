@@ -100,8 +100,12 @@ def read_var_string(data: bytes | memoryview, pos: int) -> tuple[str, int]:
 # -- frames -------------------------------------------------------------------
 
 
-def decode_frame(frame: bytes) -> list[Message]:
-    """Every message in a frame; MalformedMessage on anything we do not understand."""
+def decode_frame(frame: bytes, *, from_server: bool = False) -> list[Message]:
+    """Every message in a frame; MalformedMessage on anything we do not understand.
+
+    Clients never send auth messages (type 2); a client reading the server's
+    frames passes `from_server=True` to accept them (their payload is the rest).
+    """
     if not frame:
         raise MalformedMessage("empty frame")
     view = memoryview(frame)
@@ -120,6 +124,9 @@ def decode_frame(frame: bytes) -> list[Message]:
             messages.append(Message(MessageType.AWARENESS, None, payload))
         elif kind == MessageType.QUERY_AWARENESS:
             messages.append(Message(MessageType.QUERY_AWARENESS))
+        elif kind == MessageType.AUTH and from_server:
+            messages.append(Message(MessageType.AUTH, None, bytes(view[pos:])))
+            pos = len(view)
         else:
             raise MalformedMessage(f"unknown message type {kind}")
     return messages

@@ -1,18 +1,56 @@
 from __future__ import annotations
 
+from functools import wraps
+
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import documents, health, persistence
-from .forms import RenameForm, SignUpForm
+from . import documents, health, persistence, sharing
+from .access import SESSION_GUEST_NAME
+from .forms import AddMemberForm, CreateLinkForm, GuestForm, MemberRoleForm, RenameForm, SignUpForm, TransferForm
+from .identity import identity_for
+from .models import Membership, Role, ShareLink
+
+
+def with_document(minimum: Role = Role.VIEWER):
+    """Resolve the document and the visitor's role; 404 for those who may not see it."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, document_id, *args, **kwargs):
+            try:
+                document, role = documents.document_for(
+                    user=request.user, session=request.session, document_id=document_id, minimum=minimum
+                )
+            except documents.NoAccess:
+                if not request.user.is_authenticated:
+                    return redirect_to_login(request.get_full_path())
+                raise Http404 from None
+            except documents.RoleTooLow:
+                raise PermissionDenied from None
+            return view(request, document, role, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
 
 
 @login_required
 def home(request):
-    return render(request, "collab/home.html", {"documents": documents.documents_for_user(user=request.user)})
+    return render(
+        request,
+        "collab/home.html",
+        {
+            "documents": documents.documents_for_user(user=request.user),
+            "memberships": documents.memberships_for_user(user=request.user),
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -34,16 +72,27 @@ def document_new(request):
     return redirect(document)
 
 
-@login_required
-def document_page(request, document_id):
-    document = documents.document_for_user(user=request.user, document_id=document_id)
-    return render(request, "collab/document.html", {"document": document, "rename_form": RenameForm(instance=document)})
+@require_GET
+@with_document()
+def document_page(request, document, role):
+    identity = identity_for(
+        user=request.user,
+        guest_name=request.session.get(SESSION_GUEST_NAME, ""),
+        key=f"session:{request.session.session_key}",
+    )
+    context = {
+        "document": document,
+        "role": role,
+        "can_write": role.can_write,
+        "is_owner": role == Role.OWNER,
+        "identity": identity,
+    }
+    return render(request, "collab/document.html", context)
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
-def document_rename(request, document_id):
-    document = documents.document_for_user(user=request.user, document_id=document_id)
+@with_document(Role.OWNER)
+def document_rename(request, document, role):
     form = RenameForm(request.POST or None, instance=document)
     if request.method == "POST" and form.is_valid():
         documents.document_rename(document=document, title=form.cleaned_data["title"])
@@ -51,23 +100,105 @@ def document_rename(request, document_id):
     return render(request, "collab/rename.html", {"document": document, "form": form})
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
-def document_delete(request, document_id):
-    document = documents.document_for_user(user=request.user, document_id=document_id)
+@with_document(Role.OWNER)
+def document_delete(request, document, role):
     if request.method == "POST":
         documents.document_delete(document=document)
         return redirect("home")
     return render(request, "collab/delete.html", {"document": document})
 
 
-@login_required
 @require_GET
-def document_export(request, document_id):
-    document = documents.document_for_user(user=request.user, document_id=document_id)
+@with_document()
+def document_export(request, document, role):
     response = HttpResponse(persistence.document_text(document.id), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'inline; filename="{document.id}.md"'
     return response
+
+
+# -- sharing ------------------------------------------------------------------
+
+SHARE_ACTIONS = ("add_member", "set_role", "remove_member", "create_link", "revoke_link", "transfer")
+
+
+@require_http_methods(["GET", "POST"])
+@with_document(Role.OWNER)
+def document_share(request, document, role):
+    action = request.POST.get("action") if request.method == "POST" else None
+    if request.method == "POST" and action not in SHARE_ACTIONS:
+        messages.error(request, "Unknown action.")
+        return redirect("document_share", document.id)
+    data = request.POST if request.method == "POST" else None
+    add_form = AddMemberForm(data if action == "add_member" else None, document=document, prefix="add")
+    link_form = CreateLinkForm(data if action == "create_link" else None, prefix="link")
+    transfer_form = TransferForm(data if action == "transfer" else None, document=document, prefix="transfer")
+
+    if action == "add_member" and add_form.is_valid():
+        user = add_form.cleaned_data["username"]
+        sharing.membership_set(document=document, user=user, role=add_form.cleaned_data["role"])
+        messages.success(
+            request, f"{user.get_username()} can now {add_form.cleaned_data['role'] == 'editor' and 'edit' or 'view'}."
+        )
+        return redirect("document_share", document.id)
+    if action in ("set_role", "remove_member"):
+        membership = get_object_or_404(Membership, pk=request.POST.get("membership"), document=document)
+        if action == "remove_member":
+            sharing.membership_remove(document=document, user=membership.user)
+            messages.success(request, f"{membership.user.get_username()} no longer has access.")
+        else:
+            role_form = MemberRoleForm(request.POST)
+            if role_form.is_valid():
+                sharing.membership_set(document=document, user=membership.user, role=role_form.cleaned_data["role"])
+                messages.success(request, f"{membership.user.get_username()} is now {role_form.cleaned_data['role']}.")
+            else:
+                messages.error(request, "Choose editor or viewer.")
+        return redirect("document_share", document.id)
+    if action == "create_link" and link_form.is_valid():
+        sharing.link_create(
+            document=document,
+            role=link_form.cleaned_data["role"],
+            expires_at=link_form.expires_at(),
+            created_by=request.user,
+        )
+        messages.success(request, "Link created.")
+        return redirect("document_share", document.id)
+    if action == "revoke_link":
+        link = get_object_or_404(ShareLink, pk=request.POST.get("link"), document=document)
+        sharing.link_revoke(link=link)
+        messages.success(request, "Link revoked: it no longer opens the document.")
+        return redirect("document_share", document.id)
+    if action == "transfer" and transfer_form.is_valid():
+        new_owner = transfer_form.cleaned_data["username"]
+        sharing.ownership_transfer(document=document, new_owner=new_owner)
+        messages.success(request, f"{new_owner.get_username()} now owns “{document.title}”.")
+        return redirect(document)
+
+    context = {
+        "document": document,
+        "memberships": document.memberships.select_related("user"),
+        "links": document.share_links.all(),
+        "add_form": add_form,
+        "link_form": link_form,
+        "transfer_form": transfer_form,
+        "roles": MemberRoleForm.base_fields["role"].choices,
+    }
+    return render(request, "collab/share.html", context, status=400 if request.method == "POST" else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def share_link_open(request, token):
+    link = sharing.link_for_token(token)
+    if link is None:
+        return render(request, "collab/link_invalid.html", status=404)
+    if request.user.is_authenticated:
+        sharing.link_open(session=request.session, link=link)
+        return redirect(link.document)
+    form = GuestForm(request.POST or None, initial={"name": request.session.get(SESSION_GUEST_NAME, "")})
+    if request.method == "POST" and form.is_valid():
+        sharing.link_open(session=request.session, link=link, guest_name=form.cleaned_data["name"])
+        return redirect(link.document)
+    return render(request, "collab/guest.html", {"form": form, "link": link})
 
 
 @require_GET

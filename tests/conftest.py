@@ -8,6 +8,11 @@ from tests.servers import RedisServer, Server
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["tests.hashers.FastPBKDF2PasswordHasher"]
+
+
 def make_user(username: str):
     return get_user_model().objects.create_user(username=username, password=PASSWORD)
 
@@ -91,3 +96,35 @@ def two_workers(transactional_db, redis_server):
     finally:
         for worker in workers:
             worker.close()
+
+
+@pytest.fixture
+def editor(db):
+    return make_user("edith")
+
+
+@pytest.fixture
+def viewer(db):
+    return make_user("victor")
+
+
+@pytest.fixture
+def shared_document(owner, editor, viewer):
+    """A document of the owner's, shared with an editor and a viewer."""
+    from collab import sharing
+    from collab.models import Document
+
+    document = Document.objects.create(owner=owner, title="Shared plans")
+    sharing.membership_set(document=document, user=editor, role="editor")
+    sharing.membership_set(document=document, user=viewer, role="viewer")
+    document.refresh_from_db()
+    return document
+
+
+def guest_cookie(token: str, name: str = "Gus") -> str:
+    """The cookie of an anonymous visitor who opened a share link and picked a name."""
+    from django.test import Client
+
+    client = Client()
+    client.post(f"/s/{token}/", {"name": name})
+    return f"sessionid={client.cookies['sessionid'].value}"

@@ -116,3 +116,34 @@ async def test_sigterm_stores_pending_updates_and_asks_clients_to_reconnect(two_
     assert worker.proc.wait(timeout=10) == 0
     await client.close()
     assert await stored_text(document) == expected
+
+
+async def test_revocation_closes_connections_on_every_worker_within_a_second(
+    two_workers, shared_document, editor, owner
+):
+    from collab import sharing
+
+    cookie = await database_sync_to_async(session_cookie)(editor)
+    link = await database_sync_to_async(sharing.link_create)(
+        document=shared_document, role="editor", expires_at=None, created_by=owner
+    )
+    members = [await open_client(worker, shared_document, cookie, f"editor{i}") for i, worker in enumerate(two_workers)]
+    guests = []
+    for i, worker in enumerate(two_workers):
+        guest = YClient.websocket(
+            f"{worker.ws_url}/ws/docs/{shared_document.id}/?share={link.token}", origin=worker.url, name=f"guest{i}"
+        )
+        guests.append(await guest.connect())
+
+    await database_sync_to_async(sharing.membership_set)(document=shared_document, user=editor, role="viewer")
+    started = time.monotonic()
+    for client in members:
+        await client.wait_for(lambda c=client: (c.rights or {}).get("canWrite") is False, timeout=1)
+    print(f"editor turned viewer on both workers in {time.monotonic() - started:.2f}s")
+
+    started = time.monotonic()
+    await database_sync_to_async(sharing.membership_remove)(document=shared_document, user=editor)
+    await database_sync_to_async(sharing.link_revoke)(link=link)
+    codes = [await client.wait_closed(timeout=1) for client in members + guests]
+    print(f"removed and revoked on both workers in {time.monotonic() - started:.2f}s")
+    assert codes == [4403] * 4

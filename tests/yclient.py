@@ -103,6 +103,7 @@ class YClient:
         self.close_code: int | None = None
         self.awareness: dict[int, tuple[int, str]] = {}
         self.received_updates = 0
+        self.rights: dict | None = None  # the last rights message from the server
         self.on_update = None  # callback(update bytes), for benchmarks
         self._remote = False
         self._open = False
@@ -181,7 +182,7 @@ class YClient:
     async def _read(self) -> None:
         try:
             while (frame := await self.transport.recv()) is not None:
-                for message in protocol.decode_frame(frame):
+                for message in protocol.decode_frame(frame, from_server=True):
                     await self._handle(message)
         finally:
             self.close_code = self.transport.close_code()
@@ -199,6 +200,9 @@ class YClient:
                     self.received_updates += 1
                     if self.on_update:
                         self.on_update(message.payload)
+        elif message.type == MessageType.AUTH:
+            reason, _ = protocol.read_var_string(message.payload, 1)
+            self.rights = json.loads(reason)
         elif message.type == MessageType.AWARENESS:
             for entry in protocol.decode_awareness(message.payload):
                 known = self.awareness.get(entry.client_id)

@@ -1,0 +1,192 @@
+"""Who may do what, generated from one table.
+
+Every view that takes a document id must appear in ACTIONS (a test checks the
+URL configuration), so a new view cannot be left out of the matrix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+from django.urls import get_resolver
+from django.utils import timezone
+from pycrdt import Doc, Text
+
+from collab import persistence, protocol, sharing
+from config.asgi import application
+from tests.conftest import guest_cookie, session_cookie
+
+PRINCIPALS = [
+    "anonymous",
+    "stranger",
+    "viewer",
+    "editor",
+    "owner",
+    "viewer link",
+    "editor link",
+    "expired link",
+    "revoked link",
+]
+
+# Outcomes: "ok" (200), "done" (the change happened), "login" (sent to log in),
+# "404" (hidden), "403" (seen but not allowed), "refused" (WebSocket handshake
+# refused), "ignored" (connected, but the write changed nothing).
+R, W = "read", "write"
+EXPECTED = {
+    #                page  export rename-get rename  delete-get delete  share-get share  ws-connect ws-write
+    "anonymous": ("login", "login", "login", "login", "login", "login", "login", "login", "refused", "refused"),
+    "stranger": ("404", "404", "404", "404", "404", "404", "404", "404", "refused", "refused"),
+    "viewer": ("ok", "ok", "403", "403", "403", "403", "403", "403", "ok", "ignored"),
+    "editor": ("ok", "ok", "403", "403", "403", "403", "403", "403", "ok", "done"),
+    "owner": ("ok", "ok", "ok", "done", "ok", "done", "ok", "done", "ok", "done"),
+    "viewer link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "ok", "ignored"),
+    "editor link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "ok", "done"),
+    "expired link": ("login", "login", "login", "login", "login", "login", "login", "login", "refused", "refused"),
+    "revoked link": ("login", "login", "login", "login", "login", "login", "login", "login", "refused", "refused"),
+}
+ACTION_NAMES = [
+    "page",
+    "export",
+    "rename-get",
+    "rename",
+    "delete-get",
+    "delete",
+    "share-get",
+    "share",
+    "ws-connect",
+    "ws-write",
+]
+# URL names each action covers; every URL with a document id must be here.
+COVERED_URLS = {"document", "document_export", "document_rename", "document_delete", "document_share"}
+
+
+def test_every_document_url_is_in_the_matrix():
+    names = {
+        pattern.name for pattern in get_resolver().url_patterns[1].url_patterns if "document_id" in str(pattern.pattern)
+    }
+    assert names == COVERED_URLS
+
+
+def http_outcome(response, changed: bool) -> str:
+    if response.status_code == 302 and "/accounts/login/" in response["Location"]:
+        return "login"
+    if response.status_code in (403, 404):
+        return str(response.status_code)
+    if changed:
+        return "done"
+    assert response.status_code == 200, response.status_code
+    return "ok"
+
+
+def an_update(text: str) -> bytes:
+    doc = Doc()
+    doc.get("content", type=Text).insert(0, text)
+    return doc.get_update()
+
+
+async def ws_outcome(document_id, cookie: str | None, write: bool) -> str:
+    headers = [(b"origin", b"http://127.0.0.1")]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    comm = WebsocketCommunicator(application, f"/ws/docs/{document_id}/", headers=headers)
+    connected, _ = await comm.connect()
+    if not connected:
+        return "refused"
+    try:
+        if not write:
+            return "ok"
+        await comm.send_to(bytes_data=protocol.sync_update(an_update("written")))
+        # Frames are handled in order: once our sync step 1 is answered, the write was handled.
+        await comm.send_to(bytes_data=protocol.sync_step1(b"\x00"))
+        while protocol.decode_frame(await comm.receive_from(timeout=5), from_server=True)[0].step != (
+            protocol.SyncStep.STEP2
+        ):
+            pass
+        for _ in range(20):  # a permitted write is stored within a few milliseconds
+            if "written" in await _stored(document_id):
+                return "done"
+            await asyncio.sleep(0.05)
+        return "ignored"
+    finally:
+        await comm.disconnect()
+
+
+async def _stored(document_id):
+    from channels.db import database_sync_to_async
+
+    return await database_sync_to_async(persistence.document_text)(document_id)
+
+
+@pytest.fixture
+def cookies(shared_document, owner, editor, viewer, outsider):
+    def link(role, **kwargs):
+        return sharing.link_create(document=shared_document, role=role, created_by=owner, **kwargs)
+
+    viewer_link, editor_link = link("viewer", expires_at=None), link("editor", expires_at=None)
+    expired = link("editor", expires_at=timezone.now() + timedelta(seconds=30))
+    revoked = link("editor", expires_at=None)
+    result = {
+        "anonymous": None,
+        "stranger": session_cookie(outsider),
+        "viewer": session_cookie(viewer),
+        "editor": session_cookie(editor),
+        "owner": session_cookie(owner),
+        "viewer link": guest_cookie(viewer_link.token),
+        "editor link": guest_cookie(editor_link.token),
+        "expired link": guest_cookie(expired.token),
+        "revoked link": guest_cookie(revoked.token),
+    }
+    # Open while valid, then let them die: the session still holds the token.
+    type(expired).objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    sharing.link_revoke(link=revoked)
+    return result
+
+
+def client_with(cookie: str | None) -> Client:
+    client = Client()
+    if cookie:
+        name, value = cookie.split("=", 1)
+        client.cookies[name] = value
+    return client
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("principal", PRINCIPALS)
+@pytest.mark.parametrize("action", ACTION_NAMES)
+def test_access_matrix(principal, action, shared_document, cookies, settings):
+    expected = EXPECTED[principal][ACTION_NAMES.index(action)]
+    cookie = cookies[principal]
+    document = shared_document
+    base = f"/docs/{document.id}/"
+    if action.startswith("ws-"):
+        outcome = async_to_sync(ws_outcome)(document.id, cookie, write=action == "ws-write")
+        assert outcome == expected
+        return
+    client = client_with(cookie)
+    if action == "page":
+        response = client.get(base)
+        outcome = http_outcome(response, False)
+    elif action == "export":
+        outcome = http_outcome(client.get(base + "export.md"), False)
+    elif action == "rename-get":
+        outcome = http_outcome(client.get(base + "rename/"), False)
+    elif action == "rename":
+        response = client.post(base + "rename/", {"title": "Renamed"})
+        document.refresh_from_db()
+        outcome = http_outcome(response, document.title == "Renamed")
+    elif action == "delete-get":
+        outcome = http_outcome(client.get(base + "delete/"), False)
+    elif action == "delete":
+        response = client.post(base + "delete/")
+        outcome = http_outcome(response, not type(document).objects.filter(pk=document.pk).exists())
+    elif action == "share-get":
+        outcome = http_outcome(client.get(base + "share/"), False)
+    elif action == "share":
+        response = client.post(base + "share/", {"action": "create_link", "link-role": "editor", "link-expires": ""})
+        outcome = http_outcome(response, document.share_links.count() == 5)
+    assert outcome == expected

@@ -1,0 +1,177 @@
+"""Rights and limits enforced on the socket, in process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from collab import persistence, protocol, sharing
+from collab.exceptions import CloseCode
+from config.asgi import application
+from tests.conftest import PASSWORD, session_cookie
+from tests.servers import ROOT
+from tests.test_access_matrix import an_update
+from tests.yclient import CommunicatorTransport, YClient
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
+
+
+async def connect(document_id, cookie, name="client", query="") -> YClient:
+    headers = (
+        [(b"origin", b"http://127.0.0.1"), (b"cookie", cookie.encode())]
+        if cookie
+        else [(b"origin", b"http://127.0.0.1")]
+    )
+    comm = WebsocketCommunicator(application, f"/ws/docs/{document_id}/{query}", headers=headers)
+    connected, code = await comm.connect()
+    assert connected, code
+    return await YClient(CommunicatorTransport(comm), name=name).connect()
+
+
+async def stored(document_id) -> str:
+    return await database_sync_to_async(persistence.document_text)(document_id)
+
+
+@pytest.fixture
+def cookies(shared_document, owner, editor, viewer):
+    return {"owner": session_cookie(owner), "editor": session_cookie(editor), "viewer": session_cookie(viewer)}
+
+
+async def test_a_viewers_hand_made_updates_change_nothing(shared_document, cookies):
+    owner = await connect(shared_document.id, cookies["owner"], "owner")
+    owner.insert(0, "original")
+    await owner.wait_for(lambda: owner.received_updates >= 1)
+    viewer = await connect(shared_document.id, cookies["viewer"], "viewer")
+    assert viewer.rights == {"role": "viewer", "canWrite": False, "reason": ""}
+    await viewer.send(protocol.sync_update(an_update("vandal ")))
+    await viewer.send(protocol.sync_step2(an_update("sneaky ")))
+    await viewer.wait_for(lambda: viewer.rights["reason"] == "read-only")  # told, not closed
+    await asyncio.sleep(0.3)
+    assert owner.value() == "original"
+    assert await stored(shared_document.id) == "original"
+    assert not viewer.closed.is_set()
+    owner.insert(8, "!")  # live edits still reach the viewer
+    await viewer.wait_for(lambda: viewer.value() == "original!")
+    await owner.close()
+    await viewer.close()
+
+
+async def test_a_share_link_in_the_query_string_connects_a_non_browser_client(shared_document, owner):
+    link = await database_sync_to_async(sharing.link_create)(
+        document=shared_document, role="editor", expires_at=None, created_by=owner
+    )
+    client = await connect(shared_document.id, None, "bot", query=f"?share={link.token}")
+    client.insert(0, "from a bot")
+    await client.wait_for(lambda: client.received_updates >= 1)
+    assert await stored(shared_document.id) == "from a bot"
+    await client.close()
+
+
+async def test_rights_changes_reach_open_connections(shared_document, cookies, editor, settings):
+    settings.COLLAB_RESYNC_INTERVAL = 0.1
+    client = await connect(shared_document.id, cookies["editor"], "editor")
+    await database_sync_to_async(sharing.membership_set)(document=shared_document, user=editor, role="viewer")
+    await client.wait_for(lambda: client.rights == {"role": "viewer", "canWrite": False, "reason": ""}, timeout=2)
+    await database_sync_to_async(sharing.membership_remove)(document=shared_document, user=editor)
+    assert await client.wait_closed(timeout=2) == CloseCode.FORBIDDEN
+
+
+async def test_too_many_messages_close_with_4429(shared_document, cookies, settings):
+    settings.COLLAB_RATE_MESSAGES = 5  # burst of 15
+    client = await connect(shared_document.id, cookies["owner"], "spammer")
+    for i in range(40):
+        await client.set_awareness({"n": i})
+    assert await client.wait_closed() == CloseCode.RATE_LIMITED
+
+
+async def test_too_many_connections_per_user_close_with_4429(shared_document, cookies, settings):
+    settings.COLLAB_MAX_CONNECTIONS_PER_USER = 2
+    first = await connect(shared_document.id, cookies["owner"], "1")
+    second = await connect(shared_document.id, cookies["owner"], "2")
+    third = YClient(CommunicatorTransport(_communicator(shared_document.id, cookies["owner"])), name="3")
+    await third.transport.communicator.connect()
+    await third.connect(sync=False)
+    assert await third.wait_closed() == CloseCode.RATE_LIMITED
+    other = await connect(shared_document.id, cookies["editor"], "editor")  # someone else still may
+    for client in (first, second, other):
+        await client.close()
+
+
+async def test_too_many_connections_per_document_close_with_4429(shared_document, cookies, settings):
+    settings.COLLAB_MAX_CONNECTIONS_PER_DOCUMENT = 1
+    first = await connect(shared_document.id, cookies["owner"], "1")
+    late = YClient(CommunicatorTransport(_communicator(shared_document.id, cookies["editor"])), name="late")
+    await late.transport.communicator.connect()
+    await late.connect(sync=False)
+    assert await late.wait_closed() == CloseCode.RATE_LIMITED
+    await first.close()
+
+
+def _communicator(document_id, cookie):
+    return WebsocketCommunicator(
+        application,
+        f"/ws/docs/{document_id}/",
+        headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", cookie.encode())],
+    )
+
+
+async def test_logging_out_closes_that_users_sockets(shared_document, editor, settings):
+    settings.COLLAB_RESYNC_INTERVAL = 0.1
+    http = Client()
+    await database_sync_to_async(http.login)(username=editor.username, password=PASSWORD)
+    cookie = f"sessionid={http.cookies['sessionid'].value}"
+    client = await connect(shared_document.id, cookie, "editor")
+    await database_sync_to_async(http.post)("/accounts/logout/")
+    assert await client.wait_closed(timeout=2) == CloseCode.UNAUTHORIZED
+
+
+async def test_a_password_change_closes_the_users_sockets(shared_document, cookies, editor, settings):
+    settings.COLLAB_RESYNC_INTERVAL = 0.1
+    client = await connect(shared_document.id, cookies["editor"], "editor")
+
+    def change_password():
+        editor.set_password("a whole new secret phrase")
+        editor.save()
+
+    await database_sync_to_async(change_password)()
+    assert await client.wait_closed(timeout=2) == CloseCode.UNAUTHORIZED
+
+
+def test_pages_carry_security_headers(client, owner):
+    login = client.post("/accounts/login/", {"username": owner.username, "password": PASSWORD})
+    session = login.cookies["sessionid"]
+    assert session["httponly"] and session["samesite"] == "Lax"
+    response = client.get("/")
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "default-src 'self'" in csp and "unsafe-eval" not in csp
+    assert "'unsafe-inline'" not in csp.split("style-src-attr")[0]  # only style attributes may be inline
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_production_settings_pass_the_deploy_check():
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 20 + "production-like-secret-key-with-enough-entropy-0123456789",
+        "HTTPS": "1",
+        "ALLOWED_HOSTS": "docs.example.com",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
