@@ -40,6 +40,7 @@ class DocumentRights:
     owner_id: int
     version: int
     locked: bool = False
+    epoch: int = 0  # connections opened in an earlier epoch are closed
     members: dict[int, Role] = field(default_factory=dict)
     links: dict[str, tuple[Role, datetime | None]] = field(default_factory=dict)  # valid, unrevoked links
 
@@ -65,10 +66,14 @@ class DocumentRights:
 
 def load_rights(document_id) -> DocumentRights | None:
     """The rights on a document, or None if it does not exist."""
-    row = Document.objects.filter(pk=document_id).values_list("owner_id", "rights_version").first()
+    row = (
+        Document.objects.filter(pk=document_id)
+        .values_list("owner_id", "rights_version", "locked", "connection_epoch")
+        .first()
+    )
     if row is None:
         return None
-    rights = DocumentRights(document_id=str(document_id), owner_id=row[0], version=row[1])
+    rights = DocumentRights(str(document_id), owner_id=row[0], version=row[1], locked=row[2], epoch=row[3])
     rights.members = {
         user_id: Role(role)
         for user_id, role in Membership.objects.filter(document_id=document_id).values_list("user_id", "role")

@@ -13,6 +13,7 @@ class CloseCode:
     UNAUTHORIZED = 4401  # the session ended (logout, password change)
     FORBIDDEN = 4403  # access to the document was taken away
     NOT_FOUND = 4404  # the document was deleted
+    DISCONNECTED = 4409  # a moderator disconnected everyone from the document
     ACCOUNT_DISABLED = 4410  # the account was deactivated (banned)
     TOO_SLOW = 4408  # the client stopped reading: its backlog passed the limit
     TOO_LARGE = 4413  # a message over COLLAB_MAX_MESSAGE_BYTES

@@ -74,6 +74,12 @@ class TransferForm(AddMemberForm):
     confirm = forms.BooleanField(label="I understand that I will no longer own this document")
 
 
+class ReportForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 4}), label="What is wrong with this document?"
+    )
+
+
 class GuestForm(forms.Form):
     name = forms.CharField(max_length=40, label="Your name", help_text="Shown to the others in the document.")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from django.conf import settings
+from django.utils import timezone
 
 from .access import Principal
 from .identity import Identity
@@ -29,6 +30,7 @@ class Seat:
     role: Role
     identity: Identity
     session_hash: str = ""  # the account's session auth hash at connect: a password change alters it
+    epoch: int = 0  # the document's connection epoch at connect
 
 
 @dataclass(eq=False)
@@ -42,6 +44,7 @@ class Member:
     probe_at: int | None = None  # `sent` when our outstanding sync step 1 went out
     closing: bool = False
     denied_notice_at: float = 0.0  # when we last told it that it may not write
+    joined_at: str = field(default_factory=lambda: timezone.now().isoformat(timespec="seconds"))
     messages: TokenBucket = field(init=False)
     bytes: TokenBucket = field(init=False)
 
@@ -73,4 +76,4 @@ def seat_for(*, user, session, document_id, extra_tokens=()) -> Seat | None:
     guest_name = session.get(SESSION_GUEST_NAME, "") if session is not None else ""
     identity = identity_for(user=user, guest_name=guest_name, key=principal.key)
     session_hash = session.get(HASH_SESSION_KEY, "") if session is not None and principal.user_id else ""
-    return Seat(principal=principal, role=role, identity=identity, session_hash=session_hash)
+    return Seat(principal, role, identity, session_hash=session_hash, epoch=rights.epoch)

@@ -4,6 +4,7 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.utils import timezone
 
@@ -37,10 +38,24 @@ class Document(models.Model):
     last_seq = models.BigIntegerField(default=0, editable=False)
     # Bumped by every change of who may do what: open connections re-check their rights.
     rights_version = models.BigIntegerField(default=0, editable=False)
+    # Moderation: while locked nobody's updates are applied, the owner's included.
+    locked = models.BooleanField(default=False)
+    locked_at = models.DateTimeField(null=True, blank=True)
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Connections opened before the current epoch are closed ("disconnect everyone").
+    connection_epoch = models.IntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-updated"]
         indexes = [models.Index(fields=["owner", "-updated"])]
+        permissions = [
+            ("lock_document", "Can lock and unlock documents"),
+            ("disconnect_document", "Can disconnect everyone from a document"),
+            ("remove_member", "Can remove people from documents"),
+            ("view_content", "Can read documents' content"),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -127,3 +142,59 @@ class ShareLink(models.Model):
         from django.urls import reverse
 
         return reverse("share_link", args=[self.token])
+
+
+class Report(models.Model):
+    """A participant flagged a document for the moderators."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reporter_name = models.CharField(max_length=150, help_text="Account or guest name at the time of the report.")
+    reason = models.TextField(max_length=2000)
+    created = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True, max_length=2000)
+
+    class Meta:
+        ordering = ["status", "-created"]
+
+    def __str__(self) -> str:
+        return f"Report on {self.document} by {self.reporter_name}"
+
+
+class AuditEntry(models.Model):
+    """A moderation action or a report resolution, on record for good."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=40)
+    target_type = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=64)
+    target_repr = models.CharField(max_length=300)
+    reason = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.target_type} {self.target_repr}"
+
+
+class Account(User):
+    """The accounts as moderators see them: they may ban, nothing else."""
+
+    class Meta:
+        proxy = True
+        permissions = [("ban_user", "Can ban (deactivate) accounts")]

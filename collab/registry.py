@@ -10,7 +10,7 @@ import weakref
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import access, db
+from . import access, db, presence
 from .exceptions import CloseCode, RateLimited
 from .members import Connection, Member, Seat
 from .room import Room
@@ -26,6 +26,9 @@ class RoomRegistry:
         self._opening: dict[str, asyncio.Future] = {}
         self._closing: dict[str, asyncio.Task] = {}
         self._ticker: asyncio.Task | None = None
+        self.presence = presence.Publisher()
+        self._presence_dirty: set[str] = set()
+        self._presence_gone: set[str] = set()
 
     async def join(self, document_id, conn: Connection, seat: Seat) -> Room:
         """Put a connection in its document's room; RateLimited if a limit is reached."""
@@ -38,12 +41,15 @@ class RoomRegistry:
         if len(room.members) >= settings.COLLAB_MAX_CONNECTIONS_PER_DOCUMENT:
             raise RateLimited("too many connections to this document")
         await room.join(conn, seat)  # no await between getting the room and joining it: it cannot close meanwhile
+        self._presence_dirty.add(room.id)
         return room
 
     async def leave(self, room: Room, conn: Connection) -> None:
         await room.leave(conn)
+        self._presence_dirty.add(room.id)
         if room.members or self.rooms.get(room.id) is not room:
             return
+        self._presence_gone.add(room.id)
         # The last one out: store everything, then unload. A newcomer meanwhile
         # waits for this and loads a fresh room from the database.
         del self.rooms[room.id]
@@ -80,6 +86,7 @@ class RoomRegistry:
         for count in itertools.count(1):
             await asyncio.sleep(settings.COLLAB_RESYNC_INTERVAL)
             rooms = list(self.rooms.values())
+            await self._publish_presence(heartbeat=count % REJOIN_EVERY_TICKS == 0)
             if not rooms:
                 if not self._opening:
                     return
@@ -106,6 +113,19 @@ class RoomRegistry:
                             await room.close_member(member, code, "session ended")
                 except Exception:
                     logger.exception("ticker: room %s failed its tick", room.id)
+
+    async def _publish_presence(self, *, heartbeat: bool) -> None:
+        """Publish the rooms whose connections changed (all of them on a heartbeat)."""
+        gone = self._presence_gone - set(self.rooms)
+        ids = set(self.rooms) if heartbeat else (self._presence_dirty & set(self.rooms))
+        self._presence_dirty.clear()
+        self._presence_gone.clear()
+        if not ids and not gone:
+            return
+        try:
+            await self.presence.publish({i: self.rooms[i] for i in ids}, list(gone))
+        except Exception as exc:
+            logger.warning("presence: could not publish: %r", exc)
 
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Store what is pending, then ask every client to reconnect elsewhere."""

@@ -347,12 +347,20 @@ class Room:
         self.rights = rights
         for member in list(self.members.values()):
             role = rights.role_of(member.principal)
-            if role is None:
+            if member.seat.epoch < rights.epoch:
+                logger.info("room %s: a moderator disconnected everyone", self.id)
+                await self.close_member(member, CloseCode.DISCONNECTED, "disconnected by a moderator")
+            elif role is None:
                 logger.info("room %s: access removed, closing a connection", self.id)
                 await self.close_member(member, CloseCode.FORBIDDEN, "access removed")
             elif role != member.role or rights.locked != was_locked:
+                could_write = member.role.can_write and not was_locked
                 member.role = role
                 await self._send_rights(member, "locked" if rights.locked else "")
+                if self.can_write(member) and not could_write:
+                    # It may hold changes we refused meanwhile, and later changes depend on
+                    # them: our sync step 1 makes it send all we lack.
+                    await self._send(member, sync_step1(self.doc.get_state()))
 
     async def reload_rights(self) -> None:
         rights = await db.run(access.load_rights, self.id)

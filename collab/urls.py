@@ -14,6 +14,7 @@ urlpatterns = [
     path("docs/<uuid:document_id>/rename/", views.document_rename, name="document_rename"),
     path("docs/<uuid:document_id>/export.md", views.document_export, name="document_export"),
     path("docs/<uuid:document_id>/share/", views.document_share, name="document_share"),
+    path("docs/<uuid:document_id>/report/", views.document_report, name="document_report"),
     path("s/<str:token>/", views.share_link_open, name="share_link"),
     path("docs/<uuid:document_id>/delete/", views.document_delete, name="document_delete"),
 ]

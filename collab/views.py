@@ -11,9 +11,18 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import documents, health, persistence, sharing
+from . import documents, health, moderation, persistence, sharing
 from .access import SESSION_GUEST_NAME
-from .forms import AddMemberForm, CreateLinkForm, GuestForm, MemberRoleForm, RenameForm, SignUpForm, TransferForm
+from .forms import (
+    AddMemberForm,
+    CreateLinkForm,
+    GuestForm,
+    MemberRoleForm,
+    RenameForm,
+    ReportForm,
+    SignUpForm,
+    TransferForm,
+)
 from .identity import identity_for
 from .models import Membership, Role, ShareLink
 
@@ -115,6 +124,28 @@ def document_export(request, document, role):
     response = HttpResponse(persistence.document_text(document.id), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'inline; filename="{document.id}.md"'
     return response
+
+
+@require_http_methods(["GET", "POST"])
+@with_document()
+def document_report(request, document, role):
+    form = ReportForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        moderation.report_create(
+            document=document,
+            reporter=request.user,
+            reporter_name=_display_name(request),
+            reason=form.cleaned_data["reason"],
+        )
+        messages.success(request, "Thank you: the moderators will look at this document.")
+        return redirect(document)
+    return render(request, "collab/report.html", {"document": document, "form": form})
+
+
+def _display_name(request) -> str:
+    if request.user.is_authenticated:
+        return request.user.get_username()
+    return f"{request.session.get(SESSION_GUEST_NAME, 'Guest')} (guest)"
 
 
 # -- sharing ------------------------------------------------------------------

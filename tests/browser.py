@@ -31,6 +31,7 @@ def chromium():
         raise RuntimeError("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
     # Playwright's sync API keeps an event loop on this thread; the test's own ORM
     # calls are still plain synchronous calls, so tell Django they are safe.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
@@ -40,6 +41,8 @@ def chromium():
             browser.close()
             # Connections opened under Playwright's loop live in their own context: close them here.
             connections.close_all()
+            if previous is None:
+                os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 def screenshot(page, name: str) -> Path:

@@ -128,3 +128,35 @@ def guest_cookie(token: str, name: str = "Gus") -> str:
     client = Client()
     client.post(f"/s/{token}/", {"name": name})
     return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def ensure_moderator_group():
+    """The group the data migration creates (transactional tests flush it away)."""
+    import importlib
+
+    from django.contrib.auth.models import Group, Permission
+
+    spec = importlib.import_module("collab.migrations.0005_moderator_group")
+    group, _ = Group.objects.get_or_create(name="moderator")
+    group.permissions.set(
+        Permission.objects.get(content_type__app_label=app, content_type__model=model, codename=codename)
+        for app, model, codename in spec.MODERATOR_PERMISSIONS
+    )
+    return group
+
+
+@pytest.fixture
+def moderator(db):
+    user = make_user("mona")
+    user.is_staff = True
+    user.save()
+    user.groups.add(ensure_moderator_group())
+    return user
+
+
+@pytest.fixture
+def plain_staff(db):
+    user = make_user("stan")
+    user.is_staff = True
+    user.save()
+    return user

@@ -37,8 +37,9 @@ class Server:
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
+        inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
         self.env = {
-            **os.environ,
+            **inherited,
             "DEBUG": "0",
             "SECRET_KEY": os.environ.get("SECRET_KEY") or "test-secret-key-for-daphne-processes",
             "DATABASE_URL": database_url(),

@@ -38,16 +38,16 @@ PRINCIPALS = [
 # refused), "ignored" (connected, but the write changed nothing).
 R, W = "read", "write"
 EXPECTED = {
-    #                page  export rename-get rename  delete-get delete  share-get share  ws-connect ws-write
-    "anonymous": ("login", "login", "login", "login", "login", "login", "login", "login", "refused", "refused"),
-    "stranger": ("404", "404", "404", "404", "404", "404", "404", "404", "refused", "refused"),
-    "viewer": ("ok", "ok", "403", "403", "403", "403", "403", "403", "ok", "ignored"),
-    "editor": ("ok", "ok", "403", "403", "403", "403", "403", "403", "ok", "done"),
-    "owner": ("ok", "ok", "ok", "done", "ok", "done", "ok", "done", "ok", "done"),
-    "viewer link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "ok", "ignored"),
-    "editor link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "ok", "done"),
-    "expired link": ("login", "login", "login", "login", "login", "login", "login", "login", "refused", "refused"),
-    "revoked link": ("login", "login", "login", "login", "login", "login", "login", "login", "refused", "refused"),
+    #          page export rename-get rename delete-get delete share-get share report ws-connect ws-write
+    "anonymous": ("login",) * 9 + ("refused", "refused"),
+    "stranger": ("404",) * 9 + ("refused", "refused"),
+    "viewer": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored"),
+    "editor": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done"),
+    "owner": ("ok", "ok", "ok", "done", "ok", "done", "ok", "done", "done", "ok", "done"),
+    "viewer link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored"),
+    "editor link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done"),
+    "expired link": ("login",) * 9 + ("refused", "refused"),
+    "revoked link": ("login",) * 9 + ("refused", "refused"),
 }
 ACTION_NAMES = [
     "page",
@@ -58,11 +58,19 @@ ACTION_NAMES = [
     "delete",
     "share-get",
     "share",
+    "report",
     "ws-connect",
     "ws-write",
 ]
 # URL names each action covers; every URL with a document id must be here.
-COVERED_URLS = {"document", "document_export", "document_rename", "document_delete", "document_share"}
+COVERED_URLS = {
+    "document",
+    "document_export",
+    "document_rename",
+    "document_delete",
+    "document_share",
+    "document_report",
+}
 
 
 def test_every_document_url_is_in_the_matrix():
@@ -189,4 +197,7 @@ def test_access_matrix(principal, action, shared_document, cookies, settings):
     elif action == "share":
         response = client.post(base + "share/", {"action": "create_link", "link-role": "editor", "link-expires": ""})
         outcome = http_outcome(response, document.share_links.count() == 5)
+    elif action == "report":
+        response = client.post(base + "report/", {"reason": "spam"})
+        outcome = http_outcome(response, document.reports.filter(reason="spam").exists())
     assert outcome == expected

@@ -1,0 +1,282 @@
+"""Moderation in the admin, and its effect on open connections across workers."""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import Group
+from django.test import Client
+
+from collab import moderation, presence
+from collab.exceptions import CloseCode
+from collab.models import AuditEntry, Document, Membership, Report
+from tests.conftest import PASSWORD, session_cookie
+from tests.test_workers import open_client
+
+ADMIN = "/admin/collab/document/"
+
+
+def admin_client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_moderator_group_has_exactly_the_moderation_permissions(db):
+    spec = importlib.import_module("collab.migrations.0005_moderator_group")
+    group = Group.objects.get(name="moderator")
+    assert sorted(group.permissions.values_list("codename", flat=True)) == sorted(
+        codename for _, _, codename in spec.MODERATOR_PERMISSIONS
+    )
+
+
+BUTTONS = [
+    ("lock/", "lock_document"),
+    ("unlock/", "lock_document"),
+    ("disconnect/", "disconnect_document"),
+]
+
+
+@pytest.mark.parametrize(("suffix", "perm"), BUTTONS)
+def test_staff_without_the_permission_get_403(plain_staff, shared_document, suffix, perm):
+    response = admin_client(plain_staff).post(f"{ADMIN}{shared_document.id}/{suffix}")
+    assert response.status_code == 403
+    shared_document.refresh_from_db()
+    assert not shared_document.locked and shared_document.connection_epoch == 0
+    assert not AuditEntry.objects.exists()
+
+
+def test_staff_without_permissions_cannot_remove_ban_or_use_actions(plain_staff, shared_document, editor):
+    client = admin_client(plain_staff)
+    assert client.post(f"{ADMIN}{shared_document.id}/remove-member/{editor.pk}/").status_code == 403
+    assert client.post(f"/admin/collab/account/{editor.pk}/ban/").status_code == 403
+    assert client.post(ADMIN, {"action": "lock_selected", "_selected_action": [shared_document.pk]}).status_code == 403
+    assert Membership.objects.filter(user=editor).exists()
+    editor.refresh_from_db()
+    assert editor.is_active
+
+
+def test_a_moderator_may_use_the_actions_but_not_edit_accounts(moderator, shared_document, editor):
+    client = admin_client(moderator)
+    assert client.get(ADMIN).status_code == 200
+    response = client.post(ADMIN, {"action": "lock_selected", "_selected_action": [shared_document.pk]})
+    assert response.status_code == 302
+    shared_document.refresh_from_db()
+    assert shared_document.locked
+    assert client.post(f"/admin/auth/user/{editor.pk}/change/", {"username": "x"}).status_code == 403
+
+
+def test_the_audit_log_records_actions_and_cannot_be_changed(moderator, shared_document, editor):
+    client = admin_client(moderator)
+    client.post(f"{ADMIN}{shared_document.id}/lock/", {"reason": "spam"})
+    client.post(f"{ADMIN}{shared_document.id}/remove-member/{editor.pk}/")
+    entries = list(AuditEntry.objects.order_by("created").values_list("actor_name", "action", "target_id", "reason"))
+    assert entries == [
+        ("mona", "lock", str(shared_document.id), "spam"),
+        ("mona", "remove edith from", str(shared_document.id), ""),
+    ]
+    entry = AuditEntry.objects.get(action="lock")
+    superuser = type(moderator).objects.create_superuser("root", password=PASSWORD)
+    for user in (moderator, superuser):
+        c = admin_client(user)
+        assert c.get(f"/admin/collab/auditentry/{entry.pk}/change/").status_code == 200  # view only
+        assert c.post(f"/admin/collab/auditentry/{entry.pk}/change/", {"reason": "edited"}).status_code == 403
+        assert c.post(f"/admin/collab/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+        assert c.get("/admin/collab/auditentry/add/").status_code == 403
+    entry.refresh_from_db()
+    assert entry.reason == "spam"
+
+
+def test_reports_form_a_queue_that_moderators_resolve(client, moderator, shared_document, viewer):
+    client.force_login(viewer)
+    assert client.post(f"/docs/{shared_document.id}/report/", {"reason": "Offensive"}).status_code == 302
+    assert client.post(f"/docs/{shared_document.id}/report/", {"reason": ""}).status_code == 200  # form error
+    report = Report.objects.get()
+    assert (report.reporter, report.reporter_name, report.status) == (viewer, "victor", "open")
+    mod = admin_client(moderator)
+    assert b"Offensive" in mod.get("/admin/collab/report/").content
+    response = mod.post(f"/admin/collab/report/{report.pk}/change/", {"resolution": "Content removed"})
+    assert response.status_code == 302
+    report.refresh_from_db()
+    assert (report.status, report.resolved_by, report.resolution) == ("resolved", moderator, "Content removed")
+    assert AuditEntry.objects.filter(action="resolve report on", reason="Content removed").exists()
+
+
+def test_the_admin_shows_the_text_escaped(moderator, shared_document):
+    from collab import persistence
+
+    persistence.append(shared_document.id, [_update("<script>alert(1)</script>")])
+    page = admin_client(moderator).get(f"{ADMIN}{shared_document.id}/change/")
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page.content
+    assert b"<script>alert(1)</script>" not in page.content
+
+
+def _update(text):
+    from pycrdt import Doc, Text
+
+    doc = Doc()
+    doc.get("content", type=Text).insert(0, text)
+    return doc.get_update()
+
+
+# -- live, on two workers -------------------------------------------------------
+
+
+@pytest.fixture
+def clients_on_both_workers(two_workers, shared_document, owner, editor):
+    """The owner and the editor, each on both workers."""
+
+    async def connect():
+        result = {}
+        for name, user in (("owner", owner), ("editor", editor)):
+            cookie = await database_sync_to_async(session_cookie)(user)
+            result[name] = [
+                await open_client(worker, shared_document, cookie, f"{name}{i}") for i, worker in enumerate(two_workers)
+            ]
+        return result
+
+    return connect
+
+
+async def within(seconds, check):
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "not within the time"
+        import asyncio
+
+        await asyncio.sleep(0.02)
+    return seconds - (deadline - time.monotonic())
+
+
+async def test_lock_and_unlock_reach_both_workers(clients_on_both_workers, moderator, shared_document):
+    clients = await clients_on_both_workers()
+    everyone = clients["owner"] + clients["editor"]
+    owner = clients["owner"][0]
+    mod = await database_sync_to_async(admin_client)(moderator)
+    await database_sync_to_async(mod.post)(f"{ADMIN}{shared_document.id}/lock/")
+    took = await within(1, lambda: all((c.rights or {}).get("reason") == "locked" for c in everyone))
+    print(f"lock reached both workers in {took:.2f}s")
+    owner.insert(0, "while locked")
+    await _settle(owner)
+    assert all(c.value() == "" for c in everyone if c is not owner)  # nobody else got it
+    assert await database_sync_to_async(_stored)(shared_document) == ""  # nor was it stored
+
+    await database_sync_to_async(mod.post)(f"{ADMIN}{shared_document.id}/unlock/")
+    await within(1, lambda: all((c.rights or {}).get("canWrite") is True for c in everyone))
+    owner.insert(len(owner.text), "!")  # the same connection edits again
+    # The edit refused during the lock was held by the client; it arrives now too.
+    await within(2, lambda: all(c.value() == "while locked!" for c in everyone))
+    assert (await database_sync_to_async(_stored)(shared_document)).endswith("!")
+    for c in everyone:
+        await c.close()
+
+
+async def _settle(client):
+    import asyncio
+
+    from collab import protocol
+
+    await client.send(protocol.sync_step1(b"\x00"))  # answered after the update was handled
+    await asyncio.sleep(0.3)
+
+
+def _stored(document):
+    from collab import persistence
+
+    return persistence.document_text(document.id)
+
+
+@pytest.mark.parametrize(
+    ("what", "code"),
+    [("disconnect", CloseCode.DISCONNECTED), ("remove", CloseCode.FORBIDDEN), ("ban", CloseCode.ACCOUNT_DISABLED)],
+)
+async def test_disconnect_remove_and_ban_close_sockets_on_both_workers(
+    clients_on_both_workers, moderator, shared_document, editor, what, code
+):
+    clients = await clients_on_both_workers()
+    mod = await database_sync_to_async(admin_client)(moderator)
+    url = {
+        "disconnect": f"{ADMIN}{shared_document.id}/disconnect/",
+        "remove": f"{ADMIN}{shared_document.id}/remove-member/{editor.pk}/",
+        "ban": f"/admin/collab/account/{editor.pk}/ban/",
+    }[what]
+    started = time.monotonic()
+    response = await database_sync_to_async(mod.post)(url, {"reason": "abuse"})
+    assert response.status_code == 302
+    targets = clients["editor"] + (clients["owner"] if what == "disconnect" else [])
+    codes = [await c.wait_closed(timeout=1) for c in targets]
+    print(f"{what} closed {len(targets)} sockets on both workers in {time.monotonic() - started:.2f}s")
+    assert codes == [code] * len(targets)
+    if what != "disconnect":
+        assert not any(c.closed.is_set() for c in clients["owner"])
+    if what == "ban":
+        login = Client()
+        assert not await database_sync_to_async(login.login)(username=editor.username, password=PASSWORD)
+    assert await database_sync_to_async(AuditEntry.objects.filter(reason="abuse").count)() == 1
+    for c in clients["owner"] + clients["editor"]:
+        await c.close()
+
+
+async def test_deleting_a_document_tells_and_disconnects_everyone(clients_on_both_workers, moderator, shared_document):
+    clients = await clients_on_both_workers()
+    mod = await database_sync_to_async(admin_client)(moderator)
+    await database_sync_to_async(mod.post)(
+        ADMIN, {"action": "delete_selected_documents", "_selected_action": [shared_document.pk]}
+    )
+    codes = [await c.wait_closed(timeout=1) for c in clients["owner"] + clients["editor"]]
+    assert codes == [CloseCode.NOT_FOUND] * 4
+    assert not await database_sync_to_async(Document.objects.filter(pk=shared_document.pk).exists)()
+    from collab.models import DocumentSnapshot, DocumentUpdate
+
+    assert not await database_sync_to_async(DocumentUpdate.objects.filter(document_id=shared_document.pk).exists)()
+    assert not await database_sync_to_async(DocumentSnapshot.objects.filter(document_id=shared_document.pk).exists)()
+
+
+async def test_presence_registry_follows_connections_and_expires_with_a_dead_worker(
+    two_workers, redis_server, shared_document, owner, editor, settings, moderator
+):
+    settings.REDIS_URL = redis_server.url
+    doc_id = str(shared_document.id)
+
+    def live():
+        return sorted(e["name"] for e in presence.snapshot().get(doc_id, []))
+
+    async def live_names():
+        return await database_sync_to_async(live)()
+
+    cookie = await database_sync_to_async(session_cookie)(owner)
+    a = await open_client(two_workers[0], shared_document, cookie, "a")
+    cookie_e = await database_sync_to_async(session_cookie)(editor)
+    b = await open_client(two_workers[1], shared_document, cookie_e, "b")
+    await _eventually(lambda: live_names(), ["edith", "olivia"], 2)
+    mod = await database_sync_to_async(admin_client)(moderator)
+    page = await database_sync_to_async(mod.get)(f"{ADMIN}{doc_id}/change/")
+    assert b"olivia (owner)" in page.content and b"edith (editor)" in page.content
+    listing = await database_sync_to_async(mod.get)(ADMIN)
+    assert b'<td class="field-live_connections">2</td>' in listing.content
+    await a.close()
+    await _eventually(lambda: live_names(), ["edith"], 2)  # gone on disconnect
+    two_workers[1].kill()
+    started = time.monotonic()
+    await _eventually(lambda: live_names(), [], presence.TTL_SECONDS + 2)  # gone by expiry
+    print(f"a killed worker's entries expired after {time.monotonic() - started:.1f}s")
+    await b.close()
+
+
+async def _eventually(get, expected, timeout):
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while (value := await get()) != expected:
+        assert time.monotonic() < deadline, f"{value} != {expected}"
+        await asyncio.sleep(0.1)
+
+
+def test_moderation_functions_are_what_the_admin_calls(moderator, shared_document):
+    moderation.document_lock(document=shared_document, actor=moderator, reason="from code")
+    shared_document.refresh_from_db()
+    assert shared_document.locked and shared_document.locked_by == moderator
+    assert AuditEntry.objects.get().reason == "from code"
