@@ -83,11 +83,16 @@ async def scenario(document_id, cookie, attack: list[bytes]) -> None:
             break
     if closed_with is not None:
         assert closed_with in ALLOWED_CLOSE_CODES
-    expected_tail = f"{i}."
-    await good.wait_for(lambda: good.value().endswith(expected_tail) and good.received_updates >= i + 1)
-    await asyncio.sleep(0.05)
-    text = await asyncio.to_thread(_stored_text, document_id)
-    assert good.value() == text
+    # Accepted frames may legitimately add text anywhere; what must hold is that the
+    # good client's edits all arrive and that it ends up equal to the database.
+    markers = [f"{n}." for n in range(i + 1)]
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        text = await asyncio.to_thread(_stored_text, document_id)
+        if good.value() == text and all(marker in text for marker in markers):
+            break
+        assert asyncio.get_running_loop().time() < deadline, (good.value(), text)
+        await asyncio.sleep(0.05)
     assert not good.closed.is_set()
     await good.close()
     if closed_with is None:
