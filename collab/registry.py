@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import weakref
+from collections import Counter
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -26,6 +27,7 @@ class RoomRegistry:
         self._opening: dict[str, asyncio.Future] = {}
         self._closing: dict[str, asyncio.Task] = {}
         self._ticker: asyncio.Task | None = None
+        self.connections_of: Counter[str] = Counter()  # open connections per person (collab.access.Principal.key)
         self.presence = presence.Publisher()
         self._presence_dirty: set[str] = set()
         self._presence_gone: set[str] = set()
@@ -33,19 +35,22 @@ class RoomRegistry:
     async def join(self, document_id, conn: Connection, seat: Seat) -> Room:
         """Put a connection in its document's room; RateLimited if a limit is reached."""
         key = seat.principal.key
-        if sum(1 for room in self.rooms.values() for m in room.members.values() if m.principal.key == key) >= (
-            settings.COLLAB_MAX_CONNECTIONS_PER_USER
-        ):
+        if self.connections_of[key] >= settings.COLLAB_MAX_CONNECTIONS_PER_USER:
             raise RateLimited("too many connections for this user")
         room = await self._get(str(document_id))
         if len(room.members) >= settings.COLLAB_MAX_CONNECTIONS_PER_DOCUMENT:
             raise RateLimited("too many connections to this document")
+        self.connections_of[key] += 1
         await room.join(conn, seat)  # no await between getting the room and joining it: it cannot close meanwhile
         self._presence_dirty.add(room.id)
         return room
 
     async def leave(self, room: Room, conn: Connection) -> None:
-        await room.leave(conn)
+        member = await room.leave(conn)
+        if member is not None:
+            self.connections_of[member.principal.key] -= 1
+            if not self.connections_of[member.principal.key]:
+                del self.connections_of[member.principal.key]
         self._presence_dirty.add(room.id)
         if room.members or self.rooms.get(room.id) is not room:
             return

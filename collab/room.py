@@ -147,16 +147,17 @@ class Room:
             await self._send_rights(member)
         return member
 
-    async def leave(self, conn: Connection) -> None:
+    async def leave(self, conn: Connection) -> Member | None:
         member = self.members.pop(conn, None)
         if member is None:
-            return
+            return None
         for client_id in member.awareness_ids:
             if self.awareness_owners.get(client_id) is member:
                 del self.awareness_owners[client_id]
         removed = self.awareness.remove(member.awareness_ids)
         if removed:
             await self._broadcast_awareness(encode_awareness(removed))
+        return member
 
     # -- incoming frames ------------------------------------------------------
 
