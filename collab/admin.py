@@ -37,6 +37,19 @@ class PermissionActionsMixin:
             raise PermissionDenied
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown to those who may view; nobody adds, changes or deletes here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -220,21 +233,12 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ReadOnlyAdmin):
     list_display = ("document", "user", "role", "created")
     list_filter = ("role",)
     search_fields = ("document__title", "user__username")
     list_select_related = ("document", "user")
     readonly_fields = ("document", "user", "role", "created")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ShareLink)
@@ -291,7 +295,7 @@ class ReportAdmin(PermissionActionsMixin, admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """On record for good: nobody adds, changes or deletes entries here."""
 
     list_display = ("created", "actor_name", "action", "target_type", "target_repr", "reason")
@@ -299,18 +303,9 @@ class AuditEntryAdmin(admin.ModelAdmin):
     search_fields = ("actor_name", "target_repr", "target_id", "reason")
     readonly_fields = ("created", "actor", "actor_name", "action", "target_type", "target_id", "target_repr", "reason")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Account)
-class AccountAdmin(PermissionActionsMixin, admin.ModelAdmin):
+class AccountAdmin(PermissionActionsMixin, ReadOnlyAdmin):
     list_display = ("username", "is_active", "is_staff", "last_login", "date_joined")
     list_filter = ("is_active", "is_staff")
     search_fields = ("username", "email")
@@ -318,15 +313,6 @@ class AccountAdmin(PermissionActionsMixin, admin.ModelAdmin):
     readonly_fields = fields
     actions = ["ban_selected"]
     change_form_template = "admin/collab/account/change_form.html"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_ban_permission(self, request):
         return request.user.has_perm("collab.ban_user")

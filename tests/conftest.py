@@ -13,8 +13,8 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["tests.hashers.FastPBKDF2PasswordHasher"]
 
 
-def make_user(username: str):
-    return get_user_model().objects.create_user(username=username, password=PASSWORD)
+def make_user(username: str, *, staff: bool = False):
+    return get_user_model().objects.create_user(username=username, password=PASSWORD, is_staff=staff)
 
 
 @pytest.fixture
@@ -147,16 +147,11 @@ def ensure_moderator_group():
 
 @pytest.fixture
 def moderator(db):
-    user = make_user("mona")
-    user.is_staff = True
-    user.save()
+    user = make_user("mona", staff=True)
     user.groups.add(ensure_moderator_group())
     return user
 
 
 @pytest.fixture
 def plain_staff(db):
-    user = make_user("stan")
-    user.is_staff = True
-    user.save()
-    return user
+    return make_user("stan", staff=True)
