@@ -29,10 +29,8 @@ class AwarenessEvent(TypedDict):
     update: bytes  # an encoded awareness update
 
 
-class CloseEvent(TypedDict):
-    """Close every connection to the document, on every worker."""
+class AwarenessQueryEvent(TypedDict):
+    """A room that just opened asks the others for their connections' awareness states."""
 
-    type: Literal["doc.close"]
+    type: Literal["doc.awareness_query"]
     origin: str
-    code: int
-    reason: str

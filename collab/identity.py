@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
+import colorsys
 import hashlib
 from dataclasses import dataclass
 
-# Distinct, readable on white; each with a light variant for selections.
-PALETTE = [
-    ("#e03131", "#ffc9c9"),
-    ("#1971c2", "#a5d8ff"),
-    ("#2f9e44", "#b2f2bb"),
-    ("#f08c00", "#ffec99"),
-    ("#9c36b5", "#eebefa"),
-    ("#0c8599", "#99e9f2"),
-    ("#e8590c", "#ffd8a8"),
-    ("#5f3dc4", "#d0bfff"),
-    ("#c2255c", "#fcc2d7"),
-    ("#2b8a3e", "#d3f9d8"),
-]
+GOLDEN_ANGLE = 137.508  # degrees: consecutive numbers land far apart on the colour wheel
 
 
 @dataclass(frozen=True)
@@ -30,9 +19,23 @@ class Identity:
         return {"name": self.name, "color": self.color, "colorLight": self.color_light}
 
 
+def _hex(hue: float, lightness: float, saturation: float) -> str:
+    r, g, b = colorsys.hls_to_rgb(hue / 360, lightness, saturation)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
 def color_for(key: str) -> tuple[str, str]:
-    digest = hashlib.sha256(key.encode()).digest()
-    return PALETTE[digest[0] % len(PALETTE)]
+    """A colour readable on white and a light one for selections, the same for a key every time.
+
+    Accounts are numbered, so "user:<id>" keys are spread by the golden angle:
+    people who join one after another get clearly different colours.
+    """
+    kind, _, value = key.partition(":")
+    if kind == "user" and value.isdigit():
+        hue = (int(value) * GOLDEN_ANGLE) % 360
+    else:
+        hue = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % 360
+    return _hex(hue, 0.42, 0.7), _hex(hue, 0.86, 0.8)
 
 
 def identity_for(*, user=None, guest_name: str = "", key: str = "") -> Identity:

@@ -107,6 +107,8 @@ class Room:
             self.channel = await self.layer.new_channel("room.")
             await self.layer.group_add(self.group, self.channel)
             self._tasks.append(asyncio.create_task(self._receive_loop(), name=f"room-receive-{self.id}"))
+            # Rooms of this document on other workers tell us who is there.
+            await self._group_send({"type": "doc.awareness_query", "origin": self.channel})
         self._tasks.append(asyncio.create_task(self._flush_loop(), name=f"room-flush-{self.id}"))
 
     async def stop(self, *, compact: bool = True) -> None:
@@ -323,8 +325,16 @@ class Room:
             entries = decode_awareness(event["update"])
             self.awareness.apply(entries)
             await self._send_all(awareness_frame(event["update"]))
-        elif kind == "doc.close":
-            await self.close_all(event["code"], event.get("reason", ""))
+        elif kind == "doc.awareness_query":
+            local = [self.awareness.entries[cid] for cid in self.awareness_owners if cid in self.awareness.entries]
+            local = [entry for entry in local if not entry.removed]
+            if local:
+                event: AwarenessEvent = {
+                    "type": "doc.awareness",
+                    "origin": self.channel,
+                    "update": encode_awareness(local),
+                }
+                await self._group_send(event)
 
     # -- rights ---------------------------------------------------------------
 

@@ -147,3 +147,22 @@ async def test_revocation_closes_connections_on_every_worker_within_a_second(
     codes = [await client.wait_closed(timeout=1) for client in members + guests]
     print(f"removed and revoked on both workers in {time.monotonic() - started:.2f}s")
     assert codes == [4403] * 4
+
+
+async def test_a_room_opening_on_another_worker_learns_who_is_already_there(two_workers, document, cookie):
+    a = await open_client(two_workers[0], document, cookie, "a")
+    await a.set_awareness({"cursor": None})
+    await a.wait_for(lambda: a.client_id in a.present())
+    b = await open_client(two_workers[1], document, cookie, "b")  # worker 2 opens its room now
+    await b.wait_for(lambda: a.client_id in b.present(), timeout=2)  # not at a's next renewal, 15 s away
+    assert b.present()[a.client_id]["user"]["name"] == "olivia"
+    await a.close()
+    await b.wait_for(lambda: a.client_id not in b.present(), timeout=2)
+    await b.close()
+
+
+def test_people_who_join_one_after_another_get_different_colours():
+    from collab.identity import color_for
+
+    colours = {color_for(f"user:{n}")[0] for n in range(1, 9)}
+    assert len(colours) == 8

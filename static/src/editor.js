@@ -1,5 +1,176 @@
-// Entry point of the editor page. The collaborative editor mounts on #editor.
-const mount = document.getElementById("editor");
-if (mount) {
-  mount.dataset.ready = "true";
+// Entry point of the editor page: CodeMirror 6 bound to a Y.Text that
+// y-websocket keeps in sync with the server (and y-indexeddb with this browser).
+import * as Y from "yjs";
+import { WebsocketProvider } from "y-websocket";
+import { IndexeddbPersistence } from "y-indexeddb";
+import { removeAwarenessStates } from "y-protocols/awareness";
+import { yCollab, yUndoManagerKeymap } from "y-codemirror.next";
+import { EditorState } from "@codemirror/state";
+import { EditorView } from "@codemirror/view";
+
+import { baseExtensions } from "./setup.js";
+import { ConnectionStatus, TERMINAL_CLOSES } from "./connection.js";
+import { SavedTracker } from "./saved.js";
+import { Rights } from "./rights.js";
+import { announceToNewcomers, sendOwnAwareness, trackPresence } from "./presence.js";
+import { setupPreview } from "./preview.js";
+import { setupRename, showTitle } from "./title.js";
+
+const IDB_WAIT_MS = 1500; // how long local edits may take to load before we connect anyway
+
+function start(app) {
+  const data = app.dataset;
+  const documentId = data.documentId;
+  const user = { name: data.userName, color: data.userColor, colorLight: data.userColorLight };
+
+  const doc = new Y.Doc();
+  const ytext = doc.getText("content");
+  const undoManager = new Y.UndoManager(ytext);
+
+  // The server route is /ws/docs/<uuid>/: y-websocket appends "/" + roomname.
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const provider = new WebsocketProvider(`${scheme}://${location.host}/ws/docs`, `${documentId}/`, doc, {
+    connect: false,
+    disableBc: true, // the server is the only source: what we receive is stored
+    maxBackoffTime: 10000,
+    shouldReconnect: (event) => !TERMINAL_CLOSES[event.code],
+  });
+  const awareness = provider.awareness;
+  sendOwnAwareness(provider);
+  awareness.setLocalStateField("user", user);
+
+  // -- rights and the editor ----------------------------------------------------
+  const rights = new Rights({ role: data.role, canWrite: data.canWrite === "true" });
+  rights.listen(provider);
+  const guard = (command) => (view) => (rights.writable ? command(view) : true);
+  const undoKeymap = yUndoManagerKeymap.map((binding) => ({ ...binding, run: guard(binding.run) }));
+
+  // CodeMirror injects its styles (style-mod) as a <style> element into a document,
+  // which the page's Content-Security-Policy (style-src 'self') blocks; into a shadow
+  // root it adopts constructed stylesheets instead, which CSP allows.
+  const host = document.getElementById("editor");
+  const root = host.attachShadow({ mode: "open" });
+  const view = new EditorView({
+    root,
+    parent: root,
+    state: EditorState.create({
+      doc: ytext.toString(),
+      extensions: [
+        baseExtensions({ label: "Document text", undoKeymap }),
+        yCollab(ytext, awareness, { undoManager }),
+        rights.extension(),
+      ],
+    }),
+  });
+  rights.attach(view);
+
+  // -- connection, saved state, notices -----------------------------------------
+  const saved = new SavedTracker(doc, provider, { canSend: () => rights.writable });
+  const saveEl = document.getElementById("save-status");
+  const notice = document.getElementById("connection-notice");
+  let persistence = null;
+
+  const showSaved = () => {
+    const isSaved = saved.saved;
+    document.body.dataset.saved = String(isSaved);
+    let state = "saved";
+    let text = "Saved";
+    if (!isSaved) {
+      if (!rights.canWrite) [state, text] = ["refused", "Not saved: view only"];
+      else if (document.body.dataset.connection === "connected") [state, text] = ["saving", "Saving…"];
+      else [state, text] = ["offline", "Offline – unsaved changes"];
+    }
+    if (saveEl && (saveEl.dataset.state !== state || saveEl.textContent !== text)) {
+      saveEl.dataset.state = state;
+      saveEl.textContent = text;
+    }
+    // Someone who cannot write has nothing to save: no "Saved" to reassure them.
+    if (saveEl) saveEl.hidden = isSaved && !rights.canWrite;
+  };
+
+  const showTerminal = (closed) => {
+    rights.stop();
+    if (closed.code !== 4401 && closed.code !== 4409 && persistence) {
+      // Access is gone: do not keep a copy of the document in this browser.
+      persistence.clearData().catch(() => {});
+    }
+    if (notice) {
+      const title = document.createElement("strong");
+      title.textContent = closed.title;
+      const text = document.createElement("span");
+      text.textContent = ` ${closed.text}`;
+      const parts = [title, text];
+      if (closed.login) {
+        const link = document.createElement("a");
+        link.href = `/accounts/login/?next=${encodeURIComponent(location.pathname)}`;
+        link.className = "button small primary";
+        link.textContent = "Log in";
+        parts.push(" ", link);
+      } else {
+        const link = document.createElement("a");
+        link.href = "/";
+        link.className = "button small";
+        link.textContent = "Back to documents";
+        parts.push(" ", link);
+      }
+      notice.replaceChildren(...parts);
+      notice.dataset.code = String(closed.code);
+      notice.hidden = false;
+    }
+    document.body.dataset.closeCode = String(closed.code);
+  };
+
+  const connection = new ConnectionStatus(provider, { onTerminal: showTerminal, onChange: showSaved });
+  saved.onChange(showSaved);
+  rights.onChange(showSaved);
+  provider.on("sync", (isSynced) => {
+    document.body.dataset.synced = String(isSynced);
+  });
+  document.body.dataset.synced = "false";
+  showSaved();
+
+  // -- unsent edits survive a reload in IndexedDB ------------------------------
+  let connectStarted = false;
+  const connectOnce = () => {
+    if (connectStarted) return;
+    connectStarted = true;
+    connection.connect();
+  };
+  try {
+    persistence = new IndexeddbPersistence(`collab-doc-${documentId}`, doc);
+    persistence.whenSynced.then(connectOnce);
+    setTimeout(connectOnce, IDB_WAIT_MS);
+  } catch (err) {
+    console.warn("collab: no IndexedDB, unsent edits will not survive a reload", err);
+    connectOnce();
+  }
+
+  // -- presence ----------------------------------------------------------------
+  trackPresence(document.getElementById("presence"), awareness);
+  announceToNewcomers(awareness);
+  // Leave the presence bar of others at once when the tab goes away.
+  window.addEventListener("pagehide", () => {
+    removeAwarenessStates(awareness, [doc.clientID], "window unload");
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) awareness.setLocalStateField("user", user);
+  });
+
+  // -- preview and title ---------------------------------------------------------
+  setupPreview({
+    ytext,
+    app,
+    pane: document.getElementById("preview-pane"),
+    output: document.getElementById("preview"),
+    toggle: document.getElementById("preview-toggle"),
+  });
+  showTitle(data.title);
+  setupRename();
+
+  // Hooks for the browser tests (and the console).
+  window.collab = { doc, provider, view, awareness, undoManager, rights, saved, text: () => ytext.toString() };
+  document.body.dataset.ready = "true";
 }
+
+const app = document.getElementById("editor-app");
+if (app) start(app);

@@ -1,0 +1,66 @@
+// The document's title: on the page and in the tab. The owner's rename form is
+// sent in the background, so renaming does not reload the editor.
+
+const SUFFIX = " · collab";
+
+export function showTitle(title) {
+  document.title = `${title}${SUFFIX}`;
+  const app = document.getElementById("editor-app");
+  if (app) app.dataset.title = title;
+  const heading = document.getElementById("doc-heading");
+  if (heading) heading.textContent = title;
+  const input = document.getElementById("doc-title");
+  if (input && document.activeElement !== input) input.value = title;
+  if (input) input.defaultValue = title;
+}
+
+export function setupRename() {
+  const input = document.getElementById("doc-title");
+  const form = input && input.form;
+  if (!form) return;
+  const status = document.createElement("span");
+  status.className = "rename-status";
+  status.setAttribute("role", "status");
+  form.append(status);
+
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      input.value = input.defaultValue;
+      input.blur();
+    }
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const title = input.value.trim();
+    if (!title) {
+      input.reportValidity();
+      return;
+    }
+    status.textContent = "";
+    form.classList.add("busy");
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        credentials: "same-origin",
+      });
+      // Success redirects to this document; an invalid title re-renders the form,
+      // an ended session redirects to the login page.
+      if (!response.ok || !response.redirected || new URL(response.url).pathname !== location.pathname) {
+        throw new Error(`rename answered ${response.status} from ${response.url}`);
+      }
+      showTitle(title);
+      input.blur();
+      status.textContent = "Renamed";
+      setTimeout(() => {
+        status.textContent = "";
+      }, 2000);
+    } catch (err) {
+      console.warn("collab: rename failed", err);
+      status.textContent = "Could not rename";
+    } finally {
+      form.classList.remove("busy");
+    }
+  });
+}
