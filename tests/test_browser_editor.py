@@ -608,3 +608,29 @@ def test_removed_while_offline_the_page_says_so_when_back(server, owner, viewer)
         expect(page_v.get_by_role("link", name="Export")).to_be_hidden()
         assert page_v.evaluate("() => window.collab.provider.shouldConnect") is False
         screenshot(page_v, "editor-gone-while-offline")
+
+
+def test_a_moderator_locks_from_the_admin_while_someone_types(server, owner):
+    from tests.conftest import ensure_moderator_group
+
+    moderator = make_user("mona", staff=True)
+    moderator.groups.add(ensure_moderator_group())
+    document = make_document(owner, text="Draft\n")
+    cookie_owner, cookie_mod = session_cookie(owner), session_cookie(moderator)
+    with chromium() as browser:
+        _, page = open_editor(browser, server.url, cookie_owner, document)
+        admin = signed_in_context(browser, server.url, cookie_mod).new_page()
+        admin.goto(f"{server.url}/admin/collab/document/{document.id}/change/")
+        put_cursor(page, "end")
+        page.keyboard.type("typing ", delay=20)
+        admin.get_by_role("button", name="Lock").click()  # the moderator's click, mid-sentence
+        expect(admin.get_by_role("button", name="Unlock")).to_be_visible()
+        expect(page.locator("#lock-banner")).to_be_visible(timeout=2000)
+        expect(page.locator("#lock-banner")).to_contain_text("Locked by a moderator")
+        before = text_of(page)
+        page.keyboard.type("more words", delay=10)
+        assert text_of(page) == before  # input is no longer accepted
+        screenshot(page, "editor-locked-from-admin")
+        screenshot(admin, "admin-document-locked")
+        stored = wait_export(server.url, cookie_owner, document, before)
+        assert stored == before and "more words" not in stored
