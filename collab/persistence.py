@@ -26,6 +26,9 @@ from .models import Document, DocumentSnapshot, DocumentUpdate
 
 logger = logging.getLogger(__name__)
 
+DOCUMENTS = Document._meta.db_table
+UPDATES = DocumentUpdate._meta.db_table
+
 
 class DocumentGone(Exception):
     """The document no longer exists (it was deleted)."""
@@ -85,15 +88,16 @@ def document_text(document_id) -> str:
 
 def append(document_id, updates: list[bytes], authors: list[int | None] | None = None) -> int:
     """Append updates to the log in one transaction; return the `seq` of the first."""
+    authors = authors or [None] * len(updates)
+    if connection.vendor == "postgresql":
+        return _append_in_one_statement(document_id, updates, authors)
     count = len(updates)
-    authors = authors or [None] * count
     now = timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
             # Takes the row lock that orders appends and compaction (see the module doc).
             cursor.execute(
-                f"UPDATE {Document._meta.db_table} SET last_seq = last_seq + %s, updated = %s WHERE id = %s "
-                "RETURNING last_seq",
+                f"UPDATE {DOCUMENTS} SET last_seq = last_seq + %s, updated = %s WHERE id = %s RETURNING last_seq",
                 [
                     count,
                     Document._meta.get_field("updated").get_db_prep_value(now, connection),
@@ -109,6 +113,33 @@ def append(document_id, updates: list[bytes], authors: list[int | None] | None =
             for i, (data, author) in enumerate(zip(updates, authors, strict=True))
         )
     return first
+
+
+def _append_in_one_statement(document_id, updates: list[bytes], authors: list[int | None]) -> int:
+    """PostgreSQL: the same, as one statement (one round trip, its own transaction).
+
+    The UPDATE in the CTE takes the document row's lock and numbers the batch; the
+    INSERT reads its result, so both commit together or not at all.
+    """
+    count = len(updates)
+    rows = ", ".join(["(%s::int, %s::bytea, %s::int)"] * count)
+    params: list = []
+    for i, (data, author) in enumerate(zip(updates, authors, strict=True)):
+        params += [i, data, author]
+    sql = (
+        f"WITH doc AS (UPDATE {DOCUMENTS} SET last_seq = last_seq + %s, updated = now() WHERE id = %s "
+        "RETURNING id, last_seq) "
+        f"INSERT INTO {UPDATES} (document_id, seq, data, author_id, created) "
+        "SELECT doc.id, doc.last_seq - %s + 1 + v.i, v.data, v.author, now() "
+        f"FROM doc, (VALUES {rows}) AS v(i, data, author) "
+        "RETURNING seq"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [count, document_id, count, *params])
+        seqs = [row[0] for row in cursor.fetchall()]
+    if not seqs:
+        raise DocumentGone(document_id)
+    return min(seqs)
 
 
 def merge_stored(updates: list[bytes]) -> bytes:

@@ -37,8 +37,34 @@ class Command(BaseCommand):
             argv.append("--proxy-headers")
         from twisted.internet import reactor  # daphne.cli has installed the asyncio reactor
 
+        disable_nagle()
         reactor.callWhenRunning(install_graceful_shutdown, reactor)
         CommandLineInterface().run([*argv, "config.asgi:application"])
+
+
+def disable_nagle() -> None:
+    """Send each frame at once: daphne leaves Nagle's algorithm on, so a small frame
+    written right after another waits for the client's (delayed) ACK, which adds
+    milliseconds to every relayed keystroke."""
+    from daphne.http_protocol import HTTPFactory
+
+    build = HTTPFactory.buildProtocol
+
+    def build_protocol(self, addr):
+        protocol = build(self, addr)
+        channel = getattr(protocol, "_channel", protocol)  # Twisted wraps the channel in a proxy
+        connection_made = channel.connectionMade
+
+        def with_nodelay():
+            connection_made()
+            set_nodelay = getattr(channel.transport, "setTcpNoDelay", None)
+            if set_nodelay is not None:
+                set_nodelay(True)
+
+        channel.connectionMade = with_nodelay
+        return protocol
+
+    HTTPFactory.buildProtocol = build_protocol
 
 
 def install_graceful_shutdown(reactor) -> None:
