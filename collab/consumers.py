@@ -74,3 +74,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if not self.closing:
             self.closing = True
             await self.close(code=code, reason=reason[:120])
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Any other WebSocket path: refused at once (rather than an error and a timeout)."""
+
+    channel_layer_alias = None
+
+    async def connect(self):
+        await self.close()

@@ -104,6 +104,14 @@ DATABASES = {
         conn_max_age=0,  # under ASGI every request runs in a fresh thread: never reuse
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A pool: every WebSocket handshake looks up a session and rights from a fresh
+    # thread, and opening a PostgreSQL connection each time costs milliseconds.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": envint("DATABASE_POOL_SIZE", 20),
+        "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several daphne processes may share the file: wait for locks instead of failing,
     # and take the write lock at BEGIN so that transactions do not deadlock on upgrade.

@@ -203,3 +203,9 @@ async def test_export_returns_the_current_text(document, cookie, owner):
     assert response.status_code == 200
     assert response["Content-Type"] == "text/markdown; charset=utf-8"
     assert response.content.decode() == "# Title\n\nBody"
+
+
+async def test_an_unknown_websocket_path_is_refused(cookie):
+    comm = WebsocketCommunicator(application, "/ws/elsewhere/", headers=[(b"origin", b"http://127.0.0.1")])
+    connected, _ = await comm.connect()
+    assert connected is False
