@@ -8,7 +8,7 @@ import logging
 import weakref
 from collections import Counter
 
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
 from . import access, db, presence
@@ -77,7 +77,7 @@ class RoomRegistry:
                 continue
             opened = self._opening[document_id] = asyncio.get_running_loop().create_future()
             try:
-                room = Room(document_id, layer=get_channel_layer(), registry=self)
+                room = Room(document_id, layer=cross_worker_layer())
                 await room.start()
                 self.rooms[document_id] = room
             finally:
@@ -139,6 +139,15 @@ class RoomRegistry:
         for room in rooms:
             await room.close_all(CloseCode.GOING_AWAY, "server restarting")
         logger.info("shutdown: %d rooms stored, their clients asked to reconnect", len(rooms))
+
+
+def cross_worker_layer():
+    """The channel layer that reaches other workers; None when there can be none.
+
+    The in-memory layer lives in one process: a room would only hear itself.
+    """
+    layer = get_channel_layer()
+    return None if layer is None or isinstance(layer, InMemoryChannelLayer) else layer
 
 
 def session_problem(member: Member, state: access.WatchState) -> int | None:

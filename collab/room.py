@@ -71,11 +71,11 @@ class Pending:
 
 
 class Room:
-    def __init__(self, document_id, *, layer, registry=None):
+    def __init__(self, document_id, *, layer=None):
+        """`layer`: the channel layer to the other workers, or None for a single process."""
         self.id = str(document_id)
         self.group = group_name(self.id)
         self.layer = layer
-        self.registry = registry
         self.rights: DocumentRights | None = None
         self.doc, self.text = new_doc()
         self.awareness = AwarenessStates()
