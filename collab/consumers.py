@@ -44,6 +44,15 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             logger.exception("document %s: could not open its room", document_id)
             await self.close_with(CloseCode.INTERNAL, "could not open the document")
 
+    async def dispatch(self, message):
+        if message["type"] == "websocket.receive":
+            # channels first closes stale database connections, a thread hop per
+            # message; nothing here uses the ORM on that thread (collab.db runs the
+            # rooms' database work), so every keystroke goes straight to its handler.
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
+
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing or self.room is None:
             return
@@ -68,7 +77,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     # The room's view of this connection (collab.room.Connection).
 
     async def send_frame(self, frame: bytes) -> None:
-        await self.send(bytes_data=frame)
+        await self.base_send({"type": "websocket.send", "bytes": frame})
 
     async def close_with(self, code: int, reason: str = "") -> None:
         if not self.closing:
