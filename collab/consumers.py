@@ -35,6 +35,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused with HTTP 403
             return
         await self.accept()
+        # Channels' session middleware inspects every outgoing message for a session
+        # to save; that matters for the handshake only, so frames bypass it.
+        self.send_raw = getattr(getattr(self.base_send, "__self__", None), "real_send", self.base_send)
         try:
             self.room = await get_registry().join(document_id, self, seat)
         except ConnectionClosingError as exc:
@@ -77,7 +80,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     # The room's view of this connection (collab.room.Connection).
 
     async def send_frame(self, frame: bytes) -> None:
-        await self.base_send({"type": "websocket.send", "bytes": frame})
+        await self.send_raw({"type": "websocket.send", "bytes": frame})
 
     async def close_with(self, code: int, reason: str = "") -> None:
         if not self.closing:
