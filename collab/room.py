@@ -93,6 +93,7 @@ class Room:
         self._idle.set()
         self._tasks: list[asyncio.Task] = []
         self._catch_up_lock = asyncio.Lock()
+        self._outbox: asyncio.Queue = asyncio.Queue(maxsize=1000)  # events for the other workers
         self.closed = False
 
     # -- lifecycle ------------------------------------------------------------
@@ -107,14 +108,17 @@ class Room:
             self.channel = await self.layer.new_channel("room.")
             await self.layer.group_add(self.group, self.channel)
             self._tasks.append(asyncio.create_task(self._receive_loop(), name=f"room-receive-{self.id}"))
+            self._tasks.append(asyncio.create_task(self._send_loop(), name=f"room-send-{self.id}"))
             # Rooms of this document on other workers tell us who is there.
             await self._group_send({"type": "doc.awareness_query", "origin": self.channel})
         self._tasks.append(asyncio.create_task(self._flush_loop(), name=f"room-flush-{self.id}"))
 
     async def stop(self, *, compact: bool = True) -> None:
-        """Persist what is pending, leave the group, stop the tasks."""
+        """Persist what is pending, relay it, leave the group, stop the tasks."""
         self.closed = True
         await self.drain()
+        if self.layer is not None:
+            await self._drain_outbox()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -125,6 +129,12 @@ class Room:
                 logger.warning("room %s could not leave its group: %r", self.id, exc)
         if compact and self.since_compaction:
             await self._compact()
+
+    async def _drain_outbox(self, timeout: float = 5.0) -> None:
+        try:
+            await asyncio.wait_for(self._outbox.join(), timeout)
+        except TimeoutError:
+            logger.warning("room %s: %d events for other workers not sent", self.id, self._outbox.qsize())
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed and applied."""
@@ -286,11 +296,29 @@ class Room:
             await self._group_send(event)
 
     async def _group_send(self, event) -> None:
+        """Queue an event for the other workers; the sender task sends them in order.
+
+        The caller does not wait for Redis, so a slow round trip never holds up the
+        next group commit or the local relay. If the queue is full the event is
+        dropped: the other workers' ticker repairs that from the log.
+        """
         try:
-            await self.layer.group_send(self.group, event)
-        except Exception as exc:
-            # Lost relays are repaired by the ticker's catch-up; never fail the sender.
-            logger.warning("room %s: group_send failed: %r", self.id, exc)
+            self._outbox.put_nowait(event)
+        except asyncio.QueueFull:
+            logger.warning("room %s: relay queue full, dropping a %s event", self.id, event["type"])
+
+    async def _send_loop(self) -> None:
+        while True:
+            event = await self._outbox.get()
+            try:
+                await self.layer.group_send(self.group, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Lost relays are repaired by the ticker's catch-up; never fail the sender.
+                logger.warning("room %s: group_send failed: %r", self.id, exc)
+            finally:
+                self._outbox.task_done()
 
     # -- from other workers ---------------------------------------------------
 
