@@ -59,23 +59,30 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing or self.room is None:
             return
+        room = self.room
         try:
             if bytes_data is None:
                 raise TextFrame("text frames are not part of the protocol")
             if len(bytes_data) > settings.COLLAB_MAX_MESSAGE_BYTES:
                 raise MessageTooLarge(f"{len(bytes_data)} bytes")
-            await self.room.receive(self, bytes_data)
+            await room.receive(self, bytes_data)
         except ConnectionClosingError as exc:
-            logger.warning("document %s: closing a connection with %d: %s", self.room.id, exc.code, exc)
+            logger.warning("document %s: closing a connection with %d: %s", room.id, exc.code, exc)
             await self.close_with(exc.code, exc.__class__.__name__)
+            await self.leave_room()  # now, not when (or if) the client completes the close
         except Exception:
-            logger.exception("document %s: unexpected error on a frame", self.room.id)
+            logger.exception("document %s: unexpected error on a frame", room.id)
             await self.close_with(CloseCode.INTERNAL, "internal error")
+            await self.leave_room()
 
     async def disconnect(self, code):
         self.closing = True
-        if self.room is not None:
-            await get_registry().leave(self.room, self)
+        await self.leave_room()
+
+    async def leave_room(self):
+        room, self.room = self.room, None
+        if room is not None:
+            await get_registry().leave(room, self)
 
     # The room's view of this connection (collab.room.Connection).
 
