@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
+from pycrdt import merge_updates
 
 from . import access, db, persistence
 from .access import DocumentRights
@@ -280,9 +281,11 @@ class Room:
         return changes
 
     async def _relay(self, changes: list[bytes], *, first_seq: int | None = None, committed: int = 0) -> None:
-        frames = [sync_update(change) for change in changes]
-        for member in list(self.members.values()):
-            for frame in frames:
+        if changes:
+            # One frame for the whole batch, encoded once: under load a group commit
+            # holds several clients' updates, and every frame costs each recipient.
+            frame = sync_update(changes[0] if len(changes) == 1 else merge_updates(*changes))
+            for member in list(self.members.values()):
                 await self._send(member, frame)
         if first_seq is not None and self.layer is not None:
             # Other workers apply the committed updates and number them from first_seq.
