@@ -41,6 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procstats import machine_busy, postgres_cpu, proc_sample  # noqa: E402
+
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/collab_bench"
 SERVER_ENV = {"LOG_LEVEL": "WARNING"}  # keeps the worker logs small; warnings are what we look for
 JOIN_CLIENTS = 10  # most clients the join scenario has open at once, with margin
@@ -150,56 +152,6 @@ def make_fixtures(rooms: int, label: str) -> Fixtures:
 
 
 # -- processes we started: CPU and memory from /proc -----------------------------
-
-
-def proc_sample(pid: int) -> dict:
-    """CPU seconds (utime+stime), peak and current RSS in MB of a process."""
-    with open(f"/proc/{pid}/stat") as f:
-        # The command name may hold spaces: fields are counted after its closing parenthesis.
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime are fields 14 and 15 of stat
-    mem = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                mem[key] = int(value.split()[0]) / 1024
-    return {"cpu": cpu, "hwm": mem.get("VmHWM", 0.0), "rss": mem.get("VmRSS", 0.0)}
-
-
-def machine_busy() -> float:
-    """CPU seconds all processes of the machine have used since boot (/proc/stat).
-
-    The machine may be shared: what others use during the run shows in the figures.
-    """
-    with open("/proc/stat") as f:
-        user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in f.readline().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def postgres_cpu() -> dict[int, float]:
-    """CPU seconds of the PostgreSQL backends serving the bench database, by pid (none on SQLite).
-
-    They run on the same cores as the workers, so their share belongs in the picture.
-    """
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        pids = [row[0] for row in cursor.fetchall()]
-    connection.close()  # not ours to keep: generator processes may be forked later
-    cpu = {}
-    for pid in pids:
-        try:
-            cpu[pid] = proc_sample(pid)["cpu"]
-        except OSError:  # the backend ended meanwhile
-            pass
-    return cpu
 
 
 # -- configurations ---------------------------------------------------------------

@@ -57,6 +57,8 @@ RESULTS = BENCH / "results"
 LOGS = RESULTS / "logs"
 sys.path.insert(0, str(ROOT))
 
+from bench.procstats import machine_busy, postgres_cpu, proc_sample  # noqa: E402
+
 DATABASE_NAME = "collab_load"
 DATABASE_URL = f"postgres://root@127.0.0.1:5432/{DATABASE_NAME}"
 SERVER_KINDS = ["collab", "collab-2w", "hocuspocus", "hocuspocus-redis", "y-websocket"]
@@ -137,27 +139,6 @@ def parse_args(argv=None):
 
 
 # -- processes: CPU and memory from /proc ------------------------------------------------
-
-
-def proc_sample(pid: int) -> dict:
-    """CPU seconds (utime+stime), VmRSS and VmHWM in MiB of one process."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    mem = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                mem[key] = int(value.split()[0]) / 1024
-    return {"cpu": cpu, "rss": mem.get("VmRSS", 0.0), "hwm": mem.get("VmHWM", 0.0)}
-
-
-def machine_busy() -> float:
-    """CPU seconds the whole machine has used since boot: the machine may be shared."""
-    with open("/proc/stat") as f:
-        user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in f.readline().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def all_processes() -> dict[int, tuple[str, int, float]]:
@@ -291,25 +272,6 @@ def collab_documents(count: int, label: str) -> list[str]:
     docs = Document.objects.bulk_create([Document(owner=user, title=f"{label} {i}") for i in range(count)])
     connection.close()
     return [str(d.id) for d in docs]
-
-
-def postgres_cpu() -> dict[int, float]:
-    """CPU seconds of the PostgreSQL backends serving collab_load, by PID."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        pids = [row[0] for row in cursor.fetchall()]
-    connection.close()
-    cpu = {}
-    for pid in pids:
-        try:
-            cpu[pid] = proc_sample(pid)["cpu"]
-        except OSError:
-            pass
-    return cpu
 
 
 # -- deployments ----------------------------------------------------------------------------
