@@ -47,6 +47,7 @@ from .protocol import (
     sync_step2,
     sync_update,
 )
+from .updates import starts_past
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +271,8 @@ class Room:
         """Apply updates to the Doc; return what actually changed it, as updates."""
         self._changes.clear()
         for update in updates:
+            before = self.doc.get_state()
+            gap = starts_past(update, before)
             if stored:
                 apply_stored(self.doc, update)
             else:
@@ -277,6 +280,10 @@ class Room:
                     apply_update(self.doc, update)
                 except Exception as exc:  # checked before commit, so this is rare: keep going
                     logger.error("room %s: a committed update did not apply: %s", self.id, exc)
+            if gap:
+                # yrs may have integrated what the transaction's update does not show:
+                # relay the difference in state instead (see collab.updates.starts_past).
+                self._changes.append(self.doc.get_update(before))
         changes, self._changes = self._changes, []
         return changes
 

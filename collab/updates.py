@@ -94,14 +94,18 @@ class _Reader:
             raise RejectedUpdate(f"unknown value type {kind}")
 
 
-def check_update_structure(update: bytes) -> None:
-    """Raise RejectedUpdate unless `update` is a well-formed V1 update with plausible counts."""
+def check_update_structure(update: bytes) -> dict[int, int]:
+    """Raise RejectedUpdate unless `update` is a well-formed V1 update with plausible counts.
+
+    Returns the clock each client's structs start at.
+    """
     reader = _Reader(update)
+    starts = {}
     try:
         for _ in range(reader.count("client", 3)):
             structs = reader.count("struct")
-            reader.uint()  # client id
-            reader.clock()
+            client = reader.uint()
+            starts[client] = reader.clock()
             for _ in range(structs):
                 _struct(reader)
         for _ in range(reader.count("delete set client", 2)):
@@ -113,6 +117,28 @@ def check_update_structure(update: bytes) -> None:
         raise RejectedUpdate(f"malformed update: {exc}") from None
     if reader.remaining():
         raise RejectedUpdate(f"{reader.remaining()} trailing bytes after the update")
+    return starts
+
+
+def decode_state_vector(state_vector: bytes) -> dict[int, int]:
+    reader = _Reader(state_vector)
+    return {reader.uint(): reader.uint() for _ in range(reader.count("state vector entry", 2))}
+
+
+def starts_past(update: bytes, state_vector: bytes) -> bool:
+    """Whether some client's structs in `update` start beyond what `state_vector` has of it.
+
+    Yjs keeps such structs pending until the gap is filled; pycrdt (yrs) may
+    integrate a struct without an origin at once and then report an empty
+    transaction update. Clients never send gaps in their own clocks, so this is
+    rare (hostile input, or relayed third-party content).
+    """
+    try:
+        starts = check_update_structure(update)
+    except RejectedUpdate:
+        return False
+    known = decode_state_vector(state_vector)
+    return any(clock > known.get(client, 0) for client, clock in starts.items())
 
 
 def _struct(reader: _Reader) -> None:

@@ -117,3 +117,25 @@ def test_awareness_follows_the_clock_rule_and_expires():
     now[0] = 31
     assert [e.client_id for e in states.expire()] == [2]
     assert states.current() == []
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_update_with_a_gap_in_its_clocks_still_reaches_everyone(owner):
+    """pycrdt integrates a root struct that starts past its client's known clock and
+    reports an empty transaction update; the room relays the state difference."""
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    registry = RoomRegistry()
+    sender, listener = FakeConnection(owner.pk), FakeConnection(owner.pk)
+    room = await registry.join(document.id, sender, sender.seat)
+    await registry.join(document.id, listener, listener.seat)
+    # One struct of a fresh client, at clock 4, at the text's root: "word0 ".
+    gap = bytes.fromhex("0101b0c9c4a986c8cb0304040107636f6e74656e7406776f7264302000")
+    await room.receive(sender, protocol.sync_update(gap))
+    await room.drain()
+    assert str(room.text) == "word0 "
+    client = Doc()
+    for update in listener.updates():
+        client.apply_update(update)
+    assert str(client.get("content", type=Text)) == "word0 "
+    await registry.leave(room, sender)
+    await registry.leave(room, listener)
