@@ -39,14 +39,16 @@ def apply_stored(doc: Doc, update: bytes) -> bool:
         return False
 
 
-def check_update(update: bytes) -> None:
+def check_update(update: bytes) -> dict[int, int]:
     """Raise RejectedUpdate unless the bytes are a plausible update that pycrdt decodes.
 
     The structural walk comes first: it refuses hostile length claims cheaply,
-    before the decoder would allocate for them.
+    before the decoder would allocate for them. Returns the clock each client's
+    structs start at (see collab.updates.starts_past).
     """
-    check_update_structure(update)
+    starts = check_update_structure(update)
     apply_update(Doc(), update)
+    return starts
 
 
 def check_state_vector(state_vector: bytes) -> None:

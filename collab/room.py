@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -47,7 +46,7 @@ from .protocol import (
     sync_step2,
     sync_update,
 )
-from .updates import starts_past
+from .updates import first_clocks, starts_past
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +69,7 @@ class SeqTracker:
 class Pending:
     update: bytes
     author_id: int | None
+    starts: dict[int, int]  # first clock per client, from the check
 
 
 class Room:
@@ -207,8 +207,8 @@ class Room:
     def submit(self, member: Member, update: bytes) -> None:
         if update == EMPTY_UPDATE:
             return
-        check_update(update)
-        self.pending.append(Pending(update, member.principal.user_id))
+        starts = check_update(update)
+        self.pending.append(Pending(update, member.principal.user_id, starts))
         self._idle.clear()
         self._wake_flusher.set()
 
@@ -260,19 +260,22 @@ class Room:
     async def _commit(self, batch: list[Pending]) -> None:
         first = await db.run(persistence.append, self.id, [p.update for p in batch], [p.author_id for p in batch])
         self.since_compaction += len(batch)
-        changes = self._apply_all([p.update for p in batch])
+        changes = self._apply_all([p.update for p in batch], starts=[p.starts for p in batch])
         self.tracker.add(first, first + len(batch) - 1)
         await self._relay(changes, first_seq=first, committed=len(batch))
         if self.since_compaction >= settings.COLLAB_COMPACT_EVERY:
             self.since_compaction = 0
             asyncio.create_task(self._compact())
 
-    def _apply_all(self, updates: Iterable[bytes], *, stored: bool = False) -> list[bytes]:
-        """Apply updates to the Doc; return what actually changed it, as updates."""
+    def _apply_all(self, updates: list[bytes], *, stored: bool = False, starts=None) -> list[bytes]:
+        """Apply updates to the Doc; return what actually changed it, as updates.
+
+        `starts`: each update's first clock per client when the caller already has it.
+        """
         self._changes.clear()
-        for update in updates:
+        for i, update in enumerate(updates):
             before = self.doc.get_state()
-            gap = starts_past(update, before)
+            gap = starts_past(starts[i] if starts else first_clocks(update), before)
             if stored:
                 apply_stored(self.doc, update)
             else:

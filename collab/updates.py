@@ -120,22 +120,29 @@ def check_update_structure(update: bytes) -> dict[int, int]:
     return starts
 
 
+def first_clocks(update: bytes) -> dict[int, int]:
+    """The clock each client's structs start at; empty if the update does not parse."""
+    try:
+        return check_update_structure(update)
+    except RejectedUpdate:
+        return {}
+
+
 def decode_state_vector(state_vector: bytes) -> dict[int, int]:
     reader = _Reader(state_vector)
     return {reader.uint(): reader.uint() for _ in range(reader.count("state vector entry", 2))}
 
 
-def starts_past(update: bytes, state_vector: bytes) -> bool:
-    """Whether some client's structs in `update` start beyond what `state_vector` has of it.
+def starts_past(starts: dict[int, int], state_vector: bytes) -> bool:
+    """Whether some client's structs (`starts`: client -> first clock, from
+    check_update_structure) start beyond what `state_vector` has of it.
 
     Yjs keeps such structs pending until the gap is filled; pycrdt (yrs) may
     integrate a struct without an origin at once and then report an empty
     transaction update. Clients never send gaps in their own clocks, so this is
     rare (hostile input, or relayed third-party content).
     """
-    try:
-        starts = check_update_structure(update)
-    except RejectedUpdate:
+    if not starts:
         return False
     known = decode_state_vector(state_vector)
     return any(clock > known.get(client, 0) for client, clock in starts.items())
