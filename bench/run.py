@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.procstats import machine_busy, postgres_cpu, proc_sample  # noqa: E402
+from bench.workers import start_workers, stop_workers  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/collab_bench"
 SERVER_ENV = {"LOG_LEVEL": "WARNING"}  # keeps the worker logs small; warnings are what we look for
@@ -173,25 +174,16 @@ class Deployment:
         self.log_offsets: dict[Path, int] = {}
 
     def start(self) -> Deployment:
-        from tests.servers import Server
-
         if self.redis is not None:
             self.redis.start()
         redis_url = self.redis.url if self.redis else ""
-        for i in range(self.workers):
-            server = Server(redis_url=redis_url, env=self.env, log_name=f"bench-{self.key}-w{i + 1}")
-            self.servers.append(server)
-            # Log files are appended to and named by port: remember where this run starts.
-            self.log_offsets[server.log_path] = server.log_path.stat().st_size if server.log_path.exists() else 0
-            server.start()
+        self.servers, self.log_offsets = start_workers(
+            self.workers, redis_url=redis_url, env=self.env, log_prefix=f"bench-{self.key}"
+        )
         return self
 
     def stop(self) -> None:
-        for server in self.servers:
-            try:
-                server.close()
-            except Exception as exc:
-                print(f"warning: could not stop worker on port {server.port}: {exc!r}", file=sys.stderr)
+        stop_workers(self.servers)
         if self.redis is not None:
             self.redis.stop()
 

@@ -58,6 +58,7 @@ LOGS = RESULTS / "logs"
 sys.path.insert(0, str(ROOT))
 
 from bench.procstats import machine_busy, postgres_cpu, proc_sample  # noqa: E402
+from bench.workers import start_workers, stop_workers  # noqa: E402
 
 DATABASE_NAME = "collab_load"
 DATABASE_URL = f"postgres://root@127.0.0.1:5432/{DATABASE_NAME}"
@@ -330,24 +331,16 @@ class CollabDeployment(Deployment):
         self.log_offsets: dict[Path, int] = {}
 
     def start(self) -> CollabDeployment:
-        from tests.servers import Server
-
         if self.processes > 1:
             self._start_redis()
         redis_url = self.redis.url if self.redis else ""
-        for i in range(self.processes):
-            server = Server(redis_url=redis_url, env=COLLAB_ENV, log_name=f"compare-{self.label}-w{i + 1}")
-            self.servers.append(server)
-            self.log_offsets[server.log_path] = server.log_path.stat().st_size if server.log_path.exists() else 0
-            server.start()
+        self.servers, self.log_offsets = start_workers(
+            self.processes, redis_url=redis_url, env=COLLAB_ENV, log_prefix=f"compare-{self.label}"
+        )
         return self
 
     def stop(self) -> None:
-        for server in self.servers:
-            try:
-                server.close()
-            except Exception as exc:
-                print(f"warning: could not stop collab on port {server.port}: {exc!r}", file=sys.stderr)
+        stop_workers(self.servers)
         self._stop_redis()
 
     def endpoints(self) -> list[dict]:
