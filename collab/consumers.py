@@ -12,6 +12,7 @@ from django.conf import settings
 from .exceptions import CloseCode, ConnectionClosingError, MessageTooLarge, TextFrame
 from .members import seat_for
 from .registry import get_registry
+from .sockets import EXTENSION
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     room = None
     closing = False
+    writer = None
 
     async def connect(self):
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
@@ -38,6 +40,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         # Channels' session middleware inspects every outgoing message for a session
         # to save; that matters for the handshake only, so frames bypass it.
         self.send_raw = getattr(getattr(self.base_send, "__self__", None), "real_send", self.base_send)
+        # Under `collab serve`, frames skip ASGI altogether (collab.sockets).
+        self.writer = self.scope.get("extensions", {}).get(EXTENSION)
         try:
             self.room = await get_registry().join(document_id, self, seat)
         except ConnectionClosingError as exc:
@@ -87,7 +91,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     # The room's view of this connection (collab.room.Connection).
 
     async def send_frame(self, frame: bytes) -> None:
-        await self.send_raw({"type": "websocket.send", "bytes": frame})
+        if self.writer is not None:
+            self.writer.write(frame)
+        else:
+            await self.send_raw({"type": "websocket.send", "bytes": frame})
 
     async def close_with(self, code: int, reason: str = "") -> None:
         if not self.closing:

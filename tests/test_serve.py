@@ -24,3 +24,24 @@ def test_daphne_serves_pages_static_files_and_health(server):
     assert status == 200 and "javascript" in headers["Content-Type"]
     status, _, body = fetch(server.url + "/healthz")
     assert status == 200 and json.loads(body) == {"database": "ok", "channel_layer": "ok"}
+
+
+async def test_websocket_connections_get_a_frame_writer_and_http_ones_do_not():
+    from collab.management.commands.serve import CollabServer
+    from collab.sockets import EXTENSION, FrameWriter
+
+    scopes = []
+
+    async def application(scope, receive, send):
+        scopes.append(scope)
+
+    server = CollabServer(application=application, endpoints=["tcp:port=0:interface=127.0.0.1"])  # never run
+    ws, http = object(), object()
+    server.connections = {ws: {}, http: {}}
+    server.create_application(ws, {"type": "websocket", "path": "/ws/docs/x/"})
+    server.create_application(http, {"type": "http", "path": "/"})
+    await server.connections[ws]["application_instance"]
+    await server.connections[http]["application_instance"]
+    writer = scopes[0]["extensions"][EXTENSION]
+    assert isinstance(writer, FrameWriter) and writer.protocol is ws
+    assert EXTENSION not in scopes[1].get("extensions", {})

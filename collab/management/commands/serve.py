@@ -12,8 +12,11 @@ import logging
 import signal
 
 from daphne.cli import CommandLineInterface
+from daphne.server import Server
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from collab.sockets import EXTENSION, FrameWriter
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +42,20 @@ class Command(BaseCommand):
 
         disable_nagle()
         reactor.callWhenRunning(install_graceful_shutdown, reactor)
-        CommandLineInterface().run([*argv, "config.asgi:application"])
+        CollabCommandLine().run([*argv, "config.asgi:application"])
+
+
+class CollabServer(Server):
+    """daphne, offering each WebSocket connection a direct frame writer (collab.sockets)."""
+
+    def create_application(self, protocol, scope):
+        if scope.get("type") == "websocket":
+            scope.setdefault("extensions", {})[EXTENSION] = FrameWriter(protocol)
+        return super().create_application(protocol, scope)
+
+
+class CollabCommandLine(CommandLineInterface):
+    server_class = CollabServer
 
 
 def disable_nagle() -> None:
