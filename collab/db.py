@@ -1,21 +1,30 @@
-"""A small pool of threads for the database work of rooms.
+"""Where rooms do their database work: a small pool of threads, and on PostgreSQL
+connections used straight from the event loop for the group commit.
 
-Its threads keep their connections open between calls (Django's per-request
-closing does not reach them), so a group commit costs one round trip, not a
-new connection. A failed call closes its thread's connection: the next one
+The threads keep their connections open between calls (Django's per-request
+closing does not reach them), so a call costs one round trip, not a new
+connection. A failed call closes its thread's connection: the next one
 reconnects, e.g. after a database restart.
+
+A group commit is on every keystroke's path. Through a thread it also waits for
+the thread to wake and, under load, for the event loop's thread to let go of
+the GIL: on PostgreSQL, where `use_loop_connections()` was called (`collab
+serve` does), appends go over psycopg's async connections on the loop itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
+
+from . import persistence
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -59,3 +68,78 @@ def shutdown() -> None:
     for future in [executor.submit(close_this_threads_connection) for _ in range(threads)]:
         future.result()
     executor.shutdown(wait=True)
+
+
+# -- PostgreSQL from the event loop ---------------------------------------------------
+
+
+class LoopConnections:
+    """Up to `size` psycopg AsyncConnections (autocommit), opened when first needed."""
+
+    def __init__(self, params: dict, size: int):
+        self.params = params
+        self.slots = asyncio.Semaphore(size)
+        self.idle: list = []
+
+    async def run(self, fn, *args):
+        """`await fn(conn, *args)` on a free connection."""
+        import psycopg
+
+        async with self.slots:
+            if self.idle:
+                conn = self.idle.pop()
+            else:
+                conn = await psycopg.AsyncConnection.connect(autocommit=True, **self.params)
+            try:
+                result = await fn(conn, *args)
+            except BaseException:
+                await _close_quietly(conn)  # broken, or cancelled mid-statement: start afresh next time
+                raise
+            self.idle.append(conn)
+            return result
+
+    async def close(self) -> None:
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            await _close_quietly(conn)
+
+
+async def _close_quietly(conn) -> None:
+    try:
+        await conn.close()
+    except Exception:
+        pass
+
+
+_loop_connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopConnections] = weakref.WeakKeyDictionary()
+
+
+def use_loop_connections(loop: asyncio.AbstractEventLoop | None = None) -> bool:
+    """Let the event loop (the running one by default) append over its own connections.
+
+    PostgreSQL only; True if so.
+    """
+    if connection.vendor != "postgresql":
+        return False
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)  # Django's is a synchronous cursor
+    # Django leaves prepared statements off unless OPTIONS asks; these connections run
+    # a handful of statements on every keystroke, so they prepare them unless told not to.
+    params["prepare_threshold"] = connection.settings_dict["OPTIONS"].get("prepare_threshold", 0)
+    params.setdefault("connect_timeout", 10)  # an unreachable server fails the commit instead of holding it
+    _loop_connections[loop or asyncio.get_running_loop()] = LoopConnections(params, settings.COLLAB_DB_THREADS)
+    return True
+
+
+async def close_loop_connections() -> None:
+    conns = _loop_connections.pop(asyncio.get_running_loop(), None)
+    if conns is not None:
+        await conns.close()
+
+
+async def append(document_id, updates: list[bytes], authors: list[int | None]) -> int:
+    """`persistence.append`, from the event loop when it has connections of its own."""
+    conns = _loop_connections.get(asyncio.get_running_loop())
+    if conns is None:
+        return await run(persistence.append, document_id, updates, authors)
+    return await conns.run(persistence.append_async, document_id, updates, authors)

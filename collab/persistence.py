@@ -116,30 +116,44 @@ def append(document_id, updates: list[bytes], authors: list[int | None] | None =
 
 
 def _append_in_one_statement(document_id, updates: list[bytes], authors: list[int | None]) -> int:
-    """PostgreSQL: the same, as one statement (one round trip, its own transaction).
+    """PostgreSQL: the same, as one statement (one round trip, its own transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute(*append_statement(document_id, updates, authors))
+        return _first_seq(document_id, cursor.fetchall())
+
+
+async def append_async(conn, document_id, updates: list[bytes], authors: list[int | None]) -> int:
+    """`append` over a psycopg AsyncConnection in autocommit mode (PostgreSQL)."""
+    cursor = await conn.execute(*append_statement(document_id, updates, authors))
+    return _first_seq(document_id, await cursor.fetchall())
+
+
+def append_statement(document_id, updates: list[bytes], authors: list[int | None]) -> tuple[str, list]:
+    """PostgreSQL's append statement and its parameters.
 
     The UPDATE in the CTE takes the document row's lock and numbers the batch; the
     INSERT reads its result, so both commit together or not at all.
     """
     count = len(updates)
     rows = ", ".join(["(%s::int, %s::bytea, %s::int)"] * count)
-    params: list = []
+    params: list = [count, str(document_id), count]
     for i, (data, author) in enumerate(zip(updates, authors, strict=True)):
         params += [i, data, author]
     sql = (
-        f"WITH doc AS (UPDATE {DOCUMENTS} SET last_seq = last_seq + %s, updated = now() WHERE id = %s "
+        f"WITH doc AS (UPDATE {DOCUMENTS} SET last_seq = last_seq + %s, updated = now() WHERE id = %s::uuid "
         "RETURNING id, last_seq) "
         f"INSERT INTO {UPDATES} (document_id, seq, data, author_id, created) "
         "SELECT doc.id, doc.last_seq - %s + 1 + v.i, v.data, v.author, now() "
         f"FROM doc, (VALUES {rows}) AS v(i, data, author) "
         "RETURNING seq"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [count, document_id, count, *params])
-        seqs = [row[0] for row in cursor.fetchall()]
-    if not seqs:
+    return sql, params
+
+
+def _first_seq(document_id, rows) -> int:
+    if not rows:
         raise DocumentGone(document_id)
-    return min(seqs)
+    return min(row[0] for row in rows)
 
 
 def merge_stored(updates: list[bytes]) -> bytes:

@@ -258,7 +258,7 @@ class Room:
             self._idle.set()
 
     async def _commit(self, batch: list[Pending]) -> None:
-        first = await db.run(persistence.append, self.id, [p.update for p in batch], [p.author_id for p in batch])
+        first = await db.append(self.id, [p.update for p in batch], [p.author_id for p in batch])
         self.since_compaction += len(batch)
         changes = self._apply_all([p.update for p in batch], starts=[p.starts for p in batch])
         self.tracker.add(first, first + len(batch) - 1)

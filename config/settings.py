@@ -230,7 +230,7 @@ LOGGING = {
 }
 
 # Rooms. See collab/room.py for what each bounds.
-COLLAB_DB_THREADS = envint("COLLAB_DB_THREADS", 4)  # threads storing and loading updates
+COLLAB_DB_THREADS = envint("COLLAB_DB_THREADS", 4)  # database threads; on PostgreSQL also loop connections
 COLLAB_COMPACT_EVERY = envint("COLLAB_COMPACT_EVERY", 500)  # log entries between snapshots
 COLLAB_RESYNC_INTERVAL = float(os.environ.get("COLLAB_RESYNC_INTERVAL", "0.5"))  # seconds between log checks
 COLLAB_PROBE_BYTES = envint("COLLAB_PROBE_BYTES", 256 * 1024)  # bytes sent between read receipts

@@ -1,5 +1,7 @@
 """The update log and snapshots, against the real database."""
 
+import asyncio
+
 import pytest
 from pycrdt import Doc, Text
 
@@ -75,3 +77,34 @@ def test_last_seqs_reads_many_documents_at_once(document, owner):
     other = Document.objects.create(owner=owner)
     persistence.append(document.id, edits("a", "b"))
     assert persistence.last_seqs([document.id, other.id]) == {str(document.id): 2, str(other.id): 0}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_appends_from_the_event_loop_number_and_store_like_the_threads(owner):
+    from channels.db import database_sync_to_async
+    from django.db import connection
+
+    from collab import db
+
+    document = await database_sync_to_async(Document.objects.create)(owner=owner, title="Loop")
+    on_loop = db.use_loop_connections()
+    assert on_loop == (connection.vendor == "postgresql")
+    try:
+        updates = edits("a", "b", "c", "d")
+        assert await db.append(document.id, updates[:3], [owner.pk, None, owner.pk]) == 1
+        assert await db.append(str(document.id), updates[3:], [None]) == 4
+        if on_loop:
+            assert len(db._loop_connections[asyncio.get_running_loop()].idle) == 1  # the loop's own connection
+        gone = await database_sync_to_async(Document.objects.create)(owner=owner)
+        gone_id = gone.id
+        await database_sync_to_async(gone.delete)()
+        with pytest.raises(persistence.DocumentGone):
+            await db.append(gone_id, updates[:1], [None])
+    finally:
+        await db.close_loop_connections()
+    rows = await database_sync_to_async(list)(
+        DocumentUpdate.objects.filter(document=document).order_by("seq").values_list("seq", "data", "author_id")
+    )
+    assert rows == [(1, updates[0], owner.pk), (2, updates[1], None), (3, updates[2], owner.pk), (4, updates[3], None)]
+    text = await database_sync_to_async(persistence.document_text)(document.id)
+    assert text == "abcd"

@@ -41,6 +41,7 @@ class Command(BaseCommand):
         from twisted.internet import reactor  # daphne.cli has installed the asyncio reactor
 
         disable_nagle()
+        reactor.callWhenRunning(use_loop_connections)
         reactor.callWhenRunning(install_graceful_shutdown, reactor)
         CollabCommandLine().run([*argv, "config.asgi:application"])
 
@@ -83,6 +84,13 @@ def disable_nagle() -> None:
     HTTPFactory.buildProtocol = build_protocol
 
 
+def use_loop_connections() -> None:
+    from collab import db
+
+    if db.use_loop_connections(asyncio.get_event_loop()):  # the reactor's loop, not yet running
+        logger.info("group commits go over PostgreSQL connections of the event loop")
+
+
 def install_graceful_shutdown(reactor) -> None:
     """On SIGTERM or SIGINT: store pending updates, close sockets with 4503, then stop.
 
@@ -91,10 +99,12 @@ def install_graceful_shutdown(reactor) -> None:
     loop = asyncio.get_event_loop()
 
     async def shutdown():
+        from collab import db
         from collab.registry import get_registry
 
         try:
             await get_registry().shutdown()
+            await db.close_loop_connections()
             await asyncio.sleep(0.2)  # let the close frames go out
         except Exception:
             logger.exception("graceful shutdown failed")
