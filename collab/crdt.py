@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 
 TEXT_NAME = "content"  # the Y.Text that holds a document's text
 EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions
+EMPTY_STATE_VECTOR = b"\x00"  # a client that holds nothing yet: a new tab
 
 _NOT_OURS = (KeyboardInterrupt, SystemExit, asyncio.CancelledError, GeneratorExit)
 

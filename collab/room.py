@@ -29,7 +29,15 @@ from pycrdt import merge_updates
 from . import access, db, persistence
 from .access import DocumentRights
 from .awareness import AwarenessStates, stamp_identity
-from .crdt import EMPTY_UPDATE, apply_stored, apply_update, check_state_vector, check_update, new_doc
+from .crdt import (
+    EMPTY_STATE_VECTOR,
+    EMPTY_UPDATE,
+    apply_stored,
+    apply_update,
+    check_state_vector,
+    check_update,
+    new_doc,
+)
 from .events import AwarenessEvent, UpdatesEvent, group_name
 from .exceptions import ClientTooSlow, CloseCode, RateLimited
 from .members import Connection, Member, Seat
@@ -89,6 +97,7 @@ class Room:
         self.pending: list[Pending] = []
         self.since_compaction = 0
         self._changes: list[bytes] = []
+        self._whole_doc_step2: bytes | None = None  # what a client holding nothing gets, until the Doc changes
         self._subscription = self.doc.observe(lambda event: self._changes.append(event.update))
         self._wake_flusher = asyncio.Event()
         self._idle = asyncio.Event()
@@ -190,7 +199,7 @@ class Room:
             if message.step == SyncStep.STEP1:
                 check_state_vector(message.payload)
                 # Always answer, even with an empty update: the client is synced only then.
-                await self._send(member, sync_step2(self.doc.get_update(message.payload)))
+                await self._send(member, self._sync_step2(message.payload))
             else:
                 if message.step == SyncStep.STEP2 and member.probe_at is not None:
                     # Replies come in order, so the client has read all we sent before the probe.
@@ -203,6 +212,15 @@ class Room:
             await self._client_awareness(member, message.payload)
         elif message.type == MessageType.QUERY_AWARENESS:
             await self._send(member, awareness_frame(encode_awareness(self.awareness.current())))
+
+    def _sync_step2(self, state_vector: bytes) -> bytes:
+        if state_vector != EMPTY_STATE_VECTOR:
+            return sync_step2(self.doc.get_update(state_vector))
+        # New tabs all ask for the whole document: encode it once per version, not per
+        # joiner (milliseconds for a large document).
+        if self._whole_doc_step2 is None:
+            self._whole_doc_step2 = sync_step2(self.doc.get_update(state_vector))
+        return self._whole_doc_step2
 
     def submit(self, member: Member, update: bytes) -> None:
         if update == EMPTY_UPDATE:
@@ -273,6 +291,7 @@ class Room:
         `starts`: each update's first clock per client when the caller already has it.
         """
         self._changes.clear()
+        self._whole_doc_step2 = None
         for i, update in enumerate(updates):
             before = self.doc.get_state()
             gap = starts_past(starts[i] if starts else first_clocks(update), before)

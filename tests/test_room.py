@@ -139,3 +139,34 @@ async def test_an_update_with_a_gap_in_its_clocks_still_reaches_everyone(owner):
     assert str(client.get("content", type=Text)) == "word0 "
     await registry.leave(room, sender)
     await registry.leave(room, listener)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_new_clients_get_the_whole_document_as_it_is_now(owner):
+    """The whole-document answer is encoded once per version of the document."""
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    registry = RoomRegistry()
+    writer, first, second, third = (FakeConnection(owner.pk) for _ in range(4))
+    room = await registry.join(document.id, writer, writer.seat)
+    await room.receive(writer, protocol.sync_update(edit("one")))
+    await room.drain()
+
+    def whole_document(conn) -> str:
+        [step2] = [m for f in conn.frames for m in protocol.decode_frame(f) if m.step == SyncStep.STEP2]
+        client = Doc()
+        client.apply_update(step2.payload)
+        return str(client.get("content", type=Text))
+
+    for conn in (first, second):
+        await registry.join(document.id, conn, conn.seat)
+        await room.receive(conn, protocol.sync_step1(Doc().get_state()))
+    assert whole_document(first) == whole_document(second) == "one"
+    assert first.frames[-1] is second.frames[-1]  # the same bytes, encoded once
+
+    await room.receive(writer, protocol.sync_update(edit("two")))
+    await room.drain()
+    await registry.join(document.id, third, third.seat)
+    await room.receive(third, protocol.sync_step1(Doc().get_state()))
+    assert len(whole_document(third)) == 6 and {"one", "two"} <= {whole_document(third)[:3], whole_document(third)[3:]}
+    for conn in (writer, first, second, third):
+        await registry.leave(room, conn)
