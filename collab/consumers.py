@@ -31,7 +31,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
         tokens = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("share", [])
         seat = await database_sync_to_async(seat_for)(
-            user=self.scope.get("user"), session=self.scope.get("session"), document_id=document_id, extra_tokens=tokens
+            user=self.scope.get("user"),
+            session=self.scope.get("session"),
+            document_id=document_id,
+            extra_tokens=tokens,
+            rights=get_registry().open_rights(document_id),  # no queries when the room is open here
         )
         if seat is None:
             await self.close()  # before accept: the handshake is refused with HTTP 403

@@ -63,3 +63,15 @@ class RateLimited(ConnectionClosingError):
     """Too many messages or bytes per second, or too many connections."""
 
     code = CloseCode.RATE_LIMITED
+
+
+class AccessRemoved(ConnectionClosingError):
+    """The connection's access to the document is gone."""
+
+    code = CloseCode.FORBIDDEN
+
+
+class DisconnectedByModerator(ConnectionClosingError):
+    """A moderator disconnected everyone from the document."""
+
+    code = CloseCode.DISCONNECTED

@@ -31,6 +31,7 @@ class Seat:
     identity: Identity
     session_hash: str = ""  # the account's session auth hash at connect: a password change alters it
     epoch: int = 0  # the document's connection epoch at connect
+    rights_version: int = 0  # the version of the rights the role was decided on
 
 
 @dataclass(eq=False)
@@ -59,14 +60,19 @@ class Member:
         return self.seat.principal
 
 
-def seat_for(*, user, session, document_id, extra_tokens=()) -> Seat | None:
-    """The seat of whoever opens a socket to the document, or None if they may not."""
+def seat_for(*, user, session, document_id, extra_tokens=(), rights=None) -> Seat | None:
+    """The seat of whoever opens a socket to the document, or None if they may not.
+
+    `rights`: the document's rights when an open room holds them (the room re-checks
+    the seat on join if its rights moved on meanwhile); else they are loaded.
+    """
     from django.contrib.auth import HASH_SESSION_KEY
 
     from .access import SESSION_GUEST_NAME, load_rights, principal_for
     from .identity import identity_for
 
-    rights = load_rights(document_id)
+    if rights is None:
+        rights = load_rights(document_id)
     if rights is None:
         return None
     principal = principal_for(user=user, session=session, document_id=document_id, extra_tokens=extra_tokens)
@@ -76,4 +82,4 @@ def seat_for(*, user, session, document_id, extra_tokens=()) -> Seat | None:
     guest_name = session.get(SESSION_GUEST_NAME, "") if session is not None else ""
     identity = identity_for(user=user, guest_name=guest_name, key=principal.key)
     session_hash = session.get(HASH_SESSION_KEY, "") if session is not None and principal.user_id else ""
-    return Seat(principal, role, identity, session_hash=session_hash, epoch=rights.epoch)
+    return Seat(principal, role, identity, session_hash=session_hash, epoch=rights.epoch, rights_version=rights.version)

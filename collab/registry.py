@@ -40,10 +40,16 @@ class RoomRegistry:
         room = await self._get(str(document_id))
         if len(room.members) >= settings.COLLAB_MAX_CONNECTIONS_PER_DOCUMENT:
             raise RateLimited("too many connections to this document")
+        seat = room.recheck(seat)  # decided on rights older than the room's?
         self.connections_of[key] += 1
         await room.join(conn, seat)  # no await between getting the room and joining it: it cannot close meanwhile
         self._presence_dirty.add(room.id)
         return room
+
+    def open_rights(self, document_id):
+        """The rights of the document's open room, kept current by the ticker; None if not open."""
+        room = self.rooms.get(str(document_id))
+        return room.rights if room is not None and not room.closed else None
 
     async def leave(self, room: Room, conn: Connection) -> None:
         member = await room.leave(conn)

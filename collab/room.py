@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.utils import timezone
@@ -39,7 +39,7 @@ from .crdt import (
     new_doc,
 )
 from .events import AwarenessEvent, UpdatesEvent, group_name
-from .exceptions import ClientTooSlow, CloseCode, RateLimited
+from .exceptions import AccessRemoved, ClientTooSlow, CloseCode, DisconnectedByModerator, RateLimited
 from .members import Connection, Member, Seat
 from .protocol import (
     Message,
@@ -169,6 +169,21 @@ class Room:
         if not self.can_write(member):
             await self._send_rights(member)
         return member
+
+    def recheck(self, seat: Seat) -> Seat:
+        """The seat under the room's rights, if they changed after it was decided.
+
+        Raises AccessRemoved or DisconnectedByModerator if it no longer holds.
+        """
+        rights = self.rights
+        if rights is None or seat.rights_version >= rights.version:
+            return seat
+        role = rights.role_of(seat.principal)
+        if role is None:
+            raise AccessRemoved("access removed")
+        if seat.epoch < rights.epoch:
+            raise DisconnectedByModerator("disconnected by a moderator")
+        return replace(seat, role=role, epoch=rights.epoch, rights_version=rights.version)
 
     async def leave(self, conn: Connection) -> Member | None:
         member = self.members.pop(conn, None)

@@ -170,3 +170,51 @@ async def test_new_clients_get_the_whole_document_as_it_is_now(owner):
     assert len(whole_document(third)) == 6 and {"one", "two"} <= {whole_document(third)[:3], whole_document(third)[3:]}
     for conn in (writer, first, second, third):
         await registry.leave(room, conn)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_seat_decided_on_older_rights_is_checked_again_on_join(shared_document, owner, editor, viewer):
+    from collab import sharing
+    from collab.exceptions import AccessRemoved, DisconnectedByModerator
+    from collab.members import seat_for
+
+    def seat(user, rights=None):
+        return seat_for(user=user, session=None, document_id=shared_document.id, rights=rights)
+
+    registry = RoomRegistry()
+    first = FakeConnection(owner.pk)
+    room = await registry.join(shared_document.id, first, await database_sync_to_async(seat)(owner))
+    old_editor = await database_sync_to_async(seat)(editor)
+    old_viewer = await database_sync_to_async(seat)(viewer)
+
+    await database_sync_to_async(sharing.membership_remove)(document=shared_document, user=editor)
+    await database_sync_to_async(sharing.membership_set)(document=shared_document, user=viewer, role="editor")
+    await room.reload_rights()
+    late = FakeConnection(editor.pk)
+    with pytest.raises(AccessRemoved):
+        await registry.join(shared_document.id, late, old_editor)
+    assert f"user:{editor.pk}" not in registry.connections_of and late not in room.members
+    promoted = FakeConnection(viewer.pk)
+    await registry.join(shared_document.id, promoted, old_viewer)
+    assert room.members[promoted].role == Role.EDITOR
+
+    def seat_without_queries(user, rights):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            result = seat(user, rights)
+        assert len(queries) == 0
+        return result
+
+    current = await database_sync_to_async(seat_without_queries)(viewer, registry.open_rights(shared_document.id))
+    assert current.role == Role.EDITOR and current.rights_version == room.rights.version
+
+    from collab import moderation
+
+    await database_sync_to_async(moderation.document_disconnect_all)(document=shared_document, actor=owner)
+    await room.reload_rights()
+    with pytest.raises(DisconnectedByModerator):
+        await registry.join(shared_document.id, FakeConnection(viewer.pk), current)
+    for conn in list(room.members):
+        await registry.leave(room, conn)
