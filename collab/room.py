@@ -8,10 +8,11 @@ only then applied and relayed, to every local connection including its sender
 other workers through the document's channel-layer group. So whatever any client
 has received from the server is in the database, even if every worker dies.
 
-Channel layers drop messages (channels-redis over `capacity`, a Redis restart
-forgets groups). Each room numbers what it has applied by log `seq`; the
-registry's ticker compares that with the database and re-reads the log when a
-room has stayed behind for a full tick, and re-joins the group. That bounds
+Channel layers drop messages (Redis Pub/Sub while a worker is cut off from
+Redis, the in-memory layer over `capacity`). Each room numbers what it has
+applied by log `seq`; the registry's ticker compares that with the database and
+re-reads the log when a room has stayed behind for a full tick, and re-joins the
+group. That bounds
 divergence to about two ticks (`COLLAB_RESYNC_INTERVAL`).
 """
 

@@ -127,20 +127,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channel layer: in-memory for one process; channels-redis when REDIS_URL is set.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-# channels-redis drops group messages to a channel already holding `capacity`
-# messages. Relay traffic is bursty (every keystroke of every client in a room),
-# so allow a deep queue; anything still lost is repaired by anti-entropy.
+# The in-memory layer drops messages to a channel already holding `capacity`.
 CHANNEL_CAPACITY = envint("CHANNEL_CAPACITY", 1000)
 if REDIS_URL:
+    # channels-redis's Pub/Sub layer: a group message is one PUBLISH, where the
+    # core layer takes four round trips and a script per send and a blocking pop
+    # per receive. Rooms are the only users of the layer, and what Pub/Sub may lose
+    # (a worker disconnected from Redis meanwhile) the rooms' anti-entropy repairs.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": REDIS_URL}],
-                "capacity": CHANNEL_CAPACITY,
-                "expiry": 60,
-                "group_expiry": 86400,
-            },
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL}]},
         }
     }
 else:

@@ -35,7 +35,7 @@ def test_redis_url_selects_channels_redis_and_database_url_postgres():
         SECRET_KEY="x", REDIS_URL="redis://127.0.0.1:6379/0", DATABASE_URL="postgres://u@127.0.0.1:5432/db"
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["channels_redis.core.RedisChannelLayer", "django.db.backends.postgresql"]
+    assert result.stdout.split() == ["channels_redis.pubsub.RedisPubSubChannelLayer", "django.db.backends.postgresql"]
 
 
 def test_a_malformed_boolean_is_refused():
