@@ -52,3 +52,12 @@ def postgres_cpu() -> dict[int, float]:
         except OSError:  # the backend ended meanwhile
             pass
     return cpu
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two readings of {pid: CPU seconds}.
+
+    A process first seen in the second reading started in between (a database
+    connection opened at the first edit, say): all of its CPU counts.
+    """
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())

@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.procstats import machine_busy, postgres_cpu, proc_sample  # noqa: E402
+from bench.procstats import cpu_used, machine_busy, postgres_cpu, proc_sample  # noqa: E402
 from bench.workers import start_workers, stop_workers  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/collab_bench"
@@ -436,7 +436,7 @@ def run_rooms(args, deployment: Deployment, fixtures: Fixtures) -> dict:
                 child.join(timeout=5)
     stored = stored_matches(fixtures, probes)
     # Backends that lived through the whole edit phase (the workers' pooled connections).
-    pg_cpu = sum(cpu - pg_before[pid] for pid, cpu in pg_after.items() if pid in pg_before) if pg_after else None
+    pg_cpu = cpu_used(pg_before, pg_after) if pg_after else None
     cpu = {name: after[name]["cpu"] - before[name]["cpu"] for name in before}
     if pg_cpu is not None:
         cpu["postgres backends"] = pg_cpu

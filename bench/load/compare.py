@@ -57,7 +57,7 @@ RESULTS = BENCH / "results"
 LOGS = RESULTS / "logs"
 sys.path.insert(0, str(ROOT))
 
-from bench.procstats import machine_busy, postgres_cpu, proc_sample  # noqa: E402
+from bench.procstats import cpu_used, machine_busy, postgres_cpu, proc_sample  # noqa: E402
 from bench.workers import start_workers, stop_workers  # noqa: E402
 
 DATABASE_NAME = "collab_load"
@@ -511,7 +511,7 @@ def base_config(dep: Deployment, args, mode: str, rooms: list[str], per_room: in
 def cpu_between(s0: dict, s1: dict) -> dict:
     app = sum(s1["app"][p]["cpu"] - s0["app"][p]["cpu"] for p in s1["app"] if p in s0["app"])
     infra = sum(s1["infra"][p]["cpu"] - s0["infra"][p]["cpu"] for p in s1["infra"] if p in s0["infra"])
-    pg = sum(cpu - s0["pg"][p] for p, cpu in s1["pg"].items() if p in s0["pg"])
+    pg = cpu_used(s0["pg"], s1["pg"])
     return {"app": app, "redis": infra, "pg": pg, "busy": s1["busy"] - s0["busy"], "wall": s1["t"] - s0["t"]}
 
 
