@@ -28,6 +28,11 @@ class RoomRegistry:
         self._closing: dict[str, asyncio.Task] = {}
         self._ticker: asyncio.Task | None = None
         self.connections_of: Counter[str] = Counter()  # open connections per person (collab.access.Principal.key)
+        # What the ticker watches, counted as connections come and go rather than
+        # gathered from every member on every tick.
+        self.sessions: Counter[str] = Counter()
+        self.users: Counter[int] = Counter()
+        self._user_hashes: dict = {}  # the accounts' state at the last tick
         self.presence = presence.Publisher()
         self._presence_dirty: set[str] = set()
         self._presence_gone: set[str] = set()
@@ -41,7 +46,7 @@ class RoomRegistry:
         if len(room.members) >= settings.COLLAB_MAX_CONNECTIONS_PER_DOCUMENT:
             raise RateLimited("too many connections to this document")
         seat = room.recheck(seat)  # decided on rights older than the room's?
-        self.connections_of[key] += 1
+        self._count(seat.principal, 1)
         await room.join(conn, seat)  # no await between getting the room and joining it: it cannot close meanwhile
         self._presence_dirty.add(room.id)
         return room
@@ -54,9 +59,7 @@ class RoomRegistry:
     async def leave(self, room: Room, conn: Connection) -> None:
         member = await room.leave(conn)
         if member is not None:
-            self.connections_of[member.principal.key] -= 1
-            if not self.connections_of[member.principal.key]:
-                del self.connections_of[member.principal.key]
+            self._count(member.principal, -1)
         self._presence_dirty.add(room.id)
         if room.members or self.rooms.get(room.id) is not room:
             return
@@ -70,6 +73,17 @@ class RoomRegistry:
         finally:
             if self._closing.get(room.id) is task:
                 del self._closing[room.id]
+
+    def _count(self, principal, step: int) -> None:
+        for counter, key in (
+            (self.connections_of, principal.key),
+            (self.sessions, principal.session_key),
+            (self.users, principal.user_id),
+        ):
+            if key is not None:
+                counter[key] += step
+                if not counter[key]:
+                    del counter[key]
 
     async def _get(self, document_id: str) -> Room:
         while True:
@@ -102,24 +116,22 @@ class RoomRegistry:
                 if not self._opening:
                     return
                 continue
-            members = [m for room in rooms for m in room.members.values()]
+            sessions, users = set(self.sessions), set(self.users)
             try:
-                state = await db.run(
-                    access.watch_state,
-                    [room.id for room in rooms],
-                    {m.principal.session_key for m in members if m.principal.session_key},
-                    {m.principal.user_id for m in members if m.principal.user_id},
-                )
+                state = await db.run(access.watch_state, [room.id for room in rooms], sessions, users)
             except Exception as exc:
                 logger.warning("ticker: could not read the database: %r", exc)
                 continue
+            # Members are checked one by one only when a session ended or an account changed.
+            suspect = state.user_hashes != self._user_hashes or not state.live_sessions.issuperset(sessions)
+            self._user_hashes = state.user_hashes
             for room in rooms:
                 if room.closed:
                     continue
                 try:
                     await room.tick(state.documents.get(room.id), rejoin=count % REJOIN_EVERY_TICKS == 0)
-                    for member in list(room.members.values()):
-                        code = session_problem(member, state)
+                    for member in list(room.members.values()) if suspect else ():
+                        code = session_problem(member, state, sessions, users)
                         if code:
                             await room.close_member(member, code, "session ended")
                 except Exception:
@@ -156,16 +168,20 @@ def cross_worker_layer():
     return None if layer is None or isinstance(layer, InMemoryChannelLayer) else layer
 
 
-def session_problem(member: Member, state: access.WatchState) -> int | None:
-    """A close code if the member's session or account no longer holds."""
+def session_problem(member: Member, state: access.WatchState, sessions: set, users: set) -> int | None:
+    """A close code if the member's session or account no longer holds.
+
+    `sessions`, `users`: what `state` was read for. A member who joined while it
+    was being read is judged at the next tick, not on a state that lacks them.
+    """
     principal = member.principal
-    if principal.user_id is not None:
+    if principal.user_id in users:
         auth_hash, active = state.user_hashes.get(principal.user_id, ("", False))
         if not active:
             return CloseCode.ACCOUNT_DISABLED
         if member.seat.session_hash and auth_hash != member.seat.session_hash:
             return CloseCode.UNAUTHORIZED  # the password changed
-    if principal.session_key and principal.session_key not in state.live_sessions:
+    if principal.session_key in sessions and principal.session_key not in state.live_sessions:
         return CloseCode.UNAUTHORIZED  # logged out, or the session expired
     return None
 

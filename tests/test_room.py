@@ -218,3 +218,24 @@ async def test_a_seat_decided_on_older_rights_is_checked_again_on_join(shared_do
         await registry.join(shared_document.id, FakeConnection(viewer.pk), current)
     for conn in list(room.members):
         await registry.leave(room, conn)
+
+
+def test_the_ticker_judges_sessions_and_accounts_only_on_what_it_read():
+    from collab.access import WatchState
+    from collab.exceptions import CloseCode
+    from collab.members import Member
+    from collab.registry import session_problem
+
+    seat = Seat(Principal(user_id=7, session_key="s7"), Role.EDITOR, identity_for(key="user:7"), session_hash="h")
+    member = Member(FakeConnection(7), seat, seat.role)
+    live = WatchState(documents={}, live_sessions={"s7"}, user_hashes={7: ("h", True)})
+    assert session_problem(member, live, {"s7"}, {7}) is None
+    logged_out = WatchState(documents={}, live_sessions=set(), user_hashes={7: ("h", True)})
+    assert session_problem(member, logged_out, {"s7"}, {7}) == CloseCode.UNAUTHORIZED
+    new_password = WatchState(documents={}, live_sessions={"s7"}, user_hashes={7: ("other", True)})
+    assert session_problem(member, new_password, {"s7"}, {7}) == CloseCode.UNAUTHORIZED
+    banned = WatchState(documents={}, live_sessions={"s7"}, user_hashes={7: ("h", False)})
+    assert session_problem(member, banned, {"s7"}, {7}) == CloseCode.ACCOUNT_DISABLED
+    # Joined while the state was read: neither its session nor its account was asked for.
+    read_before_it_joined = WatchState(documents={}, live_sessions=set(), user_hashes={})
+    assert session_problem(member, read_before_it_joined, set(), set()) is None
