@@ -15,6 +15,7 @@ serve` does), appends go over psycopg's async connections on the loop itself.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,8 @@ from django.conf import settings
 from django.db import connection
 
 from . import persistence
+
+logger = logging.getLogger(__name__)
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -74,34 +77,88 @@ def shutdown() -> None:
 
 
 class LoopConnections:
-    """Up to `size` psycopg AsyncConnections (autocommit), opened when first needed."""
+    """Appends of all rooms of an event loop, over up to `size` psycopg AsyncConnections.
+
+    Up to `size` statements run at once; appends that arrive meanwhile wait and go
+    together into the next one (one transaction for several documents), so under
+    load the database sees fewer, larger commits, and at low load every append has
+    a statement of its own at once. Connections open when first needed.
+    """
 
     def __init__(self, params: dict, size: int):
         self.params = params
-        self.slots = asyncio.Semaphore(size)
+        self.size = size
         self.idle: list = []
+        self.running = 0
+        self.waiting: list[tuple[str, list[bytes], list[int | None], asyncio.Future]] = []
+        self._tasks: set[asyncio.Task] = set()
 
-    async def run(self, fn, *args):
-        """`await fn(conn, *args)` on a free connection."""
+    async def append(self, document_id, updates: list[bytes], authors: list[int | None]) -> int:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((str(document_id), updates, authors, future))
+        self._start()
+        return await future
+
+    def _start(self) -> None:
+        while self.waiting and self.running < self.size:
+            batch, self.waiting = self.waiting, []
+            self.running += 1
+            task = asyncio.create_task(self._store(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _store(self, batch) -> None:
+        try:
+            if len(batch) > 1 and len({entry[0] for entry in batch}) == len(batch):
+                try:
+                    firsts = await self._run(persistence.append_async, [entry[:3] for entry in batch])
+                except Exception as exc:
+                    # Store them one by one, so that one failing document fails alone.
+                    logger.warning("appending to %d documents at once failed (%r); one by one", len(batch), exc)
+                else:
+                    for document_id, _, _, future in batch:
+                        _settle(future, firsts.get(document_id), document_id)
+                    return
+            for document_id, updates, authors, future in batch:
+                try:
+                    firsts = await self._run(persistence.append_async, [(document_id, updates, authors)])
+                except Exception as exc:
+                    if not future.done():
+                        future.set_exception(exc)
+                else:
+                    _settle(future, firsts.get(document_id), document_id)
+        finally:
+            self.running -= 1
+            self._start()
+
+    async def _run(self, fn, *args):
         import psycopg
 
-        async with self.slots:
-            if self.idle:
-                conn = self.idle.pop()
-            else:
-                conn = await psycopg.AsyncConnection.connect(autocommit=True, **self.params)
-            try:
-                result = await fn(conn, *args)
-            except BaseException:
-                await _close_quietly(conn)  # broken, or cancelled mid-statement: start afresh next time
-                raise
-            self.idle.append(conn)
-            return result
+        if self.idle:
+            conn = self.idle.pop()
+        else:
+            conn = await psycopg.AsyncConnection.connect(autocommit=True, **self.params)
+        try:
+            result = await fn(conn, *args)
+        except BaseException:
+            await _close_quietly(conn)  # broken, or cancelled mid-statement: start afresh next time
+            raise
+        self.idle.append(conn)
+        return result
 
     async def close(self) -> None:
         idle, self.idle = self.idle, []
         for conn in idle:
             await _close_quietly(conn)
+
+
+def _settle(future: asyncio.Future, first: int | None, document_id: str) -> None:
+    if future.done():  # its room stopped waiting; catch-up finds the entries in the log
+        return
+    if first is None:
+        future.set_exception(persistence.DocumentGone(document_id))
+    else:
+        future.set_result(first)
 
 
 async def _close_quietly(conn) -> None:
@@ -142,4 +199,4 @@ async def append(document_id, updates: list[bytes], authors: list[int | None]) -
     conns = _loop_connections.get(asyncio.get_running_loop())
     if conns is None:
         return await run(persistence.append, document_id, updates, authors)
-    return await conns.run(persistence.append_async, document_id, updates, authors)
+    return await conns.append(document_id, updates, authors)

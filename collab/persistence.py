@@ -118,42 +118,57 @@ def append(document_id, updates: list[bytes], authors: list[int | None] | None =
 def _append_in_one_statement(document_id, updates: list[bytes], authors: list[int | None]) -> int:
     """PostgreSQL: the same, as one statement (one round trip, its own transaction)."""
     with connection.cursor() as cursor:
-        cursor.execute(*append_statement(document_id, updates, authors))
-        return _first_seq(document_id, cursor.fetchall())
-
-
-async def append_async(conn, document_id, updates: list[bytes], authors: list[int | None]) -> int:
-    """`append` over a psycopg AsyncConnection in autocommit mode (PostgreSQL)."""
-    cursor = await conn.execute(*append_statement(document_id, updates, authors))
-    return _first_seq(document_id, await cursor.fetchall())
-
-
-def append_statement(document_id, updates: list[bytes], authors: list[int | None]) -> tuple[str, list]:
-    """PostgreSQL's append statement and its parameters.
-
-    The UPDATE in the CTE takes the document row's lock and numbers the batch; the
-    INSERT reads its result, so both commit together or not at all.
-    """
-    count = len(updates)
-    rows = ", ".join(["(%s::int, %s::bytea, %s::int)"] * count)
-    params: list = [count, str(document_id), count]
-    for i, (data, author) in enumerate(zip(updates, authors, strict=True)):
-        params += [i, data, author]
-    sql = (
-        f"WITH doc AS (UPDATE {DOCUMENTS} SET last_seq = last_seq + %s, updated = now() WHERE id = %s::uuid "
-        "RETURNING id, last_seq) "
-        f"INSERT INTO {UPDATES} (document_id, seq, data, author_id, created) "
-        "SELECT doc.id, doc.last_seq - %s + 1 + v.i, v.data, v.author, now() "
-        f"FROM doc, (VALUES {rows}) AS v(i, data, author) "
-        "RETURNING seq"
-    )
-    return sql, params
-
-
-def _first_seq(document_id, rows) -> int:
-    if not rows:
+        cursor.execute(*append_statement([(document_id, updates, authors)]))
+        firsts = _first_seqs(cursor.fetchall())
+    if str(document_id) not in firsts:
         raise DocumentGone(document_id)
-    return min(row[0] for row in rows)
+    return firsts[str(document_id)]
+
+
+async def append_async(conn, batch: list[tuple[str, list[bytes], list[int | None]]]) -> dict[str, int]:
+    """Appends to one or more documents over a psycopg AsyncConnection (PostgreSQL, autocommit).
+
+    `batch`: (document id, updates, authors) for distinct documents. Returns the first
+    `seq` of each document's entries; a deleted document is absent.
+    """
+    cursor = await conn.execute(*append_statement(batch))
+    return _first_seqs(await cursor.fetchall())
+
+
+def append_statement(batch: list[tuple[str, list[bytes], list[int | None]]]) -> tuple[str, list]:
+    """PostgreSQL's append statement for (document id, updates, authors) of distinct documents.
+
+    One statement, so one transaction: `locked` takes the documents' row locks in
+    id order (two workers appending to the same documents wait for each other
+    rather than deadlock); the UPDATE numbers each document's updates; the INSERT
+    reads its result, so all of it commits together or not at all.
+    """
+    counts, rows, params = [], [], []
+    for document_id, updates, authors in batch:
+        counts += [str(document_id), len(updates)]
+        for i, (data, author) in enumerate(zip(updates, authors, strict=True)):
+            rows.append("(%s::uuid, %s::int, %s::bytea, %s::int)")
+            params += [str(document_id), i, data, author]
+    sql = (
+        f"WITH batch(doc, n) AS (VALUES {', '.join(['(%s::uuid, %s::int)'] * len(batch))}), "
+        f"locked AS MATERIALIZED (SELECT id FROM {DOCUMENTS} WHERE id IN (SELECT doc FROM batch) "
+        "ORDER BY id FOR UPDATE), "
+        f"docs AS (UPDATE {DOCUMENTS} d SET last_seq = d.last_seq + batch.n, updated = now() FROM batch, locked "
+        "WHERE d.id = batch.doc AND locked.id = batch.doc RETURNING d.id, d.last_seq, batch.n) "
+        f"INSERT INTO {UPDATES} (document_id, seq, data, author_id, created) "
+        "SELECT docs.id, docs.last_seq - docs.n + 1 + v.i, v.data, v.author, now() "
+        f"FROM docs JOIN (VALUES {', '.join(rows)}) AS v(doc, i, data, author) ON v.doc = docs.id "
+        "RETURNING document_id, seq"
+    )
+    return sql, counts + params
+
+
+def _first_seqs(rows) -> dict[str, int]:
+    firsts: dict[str, int] = {}
+    for document_id, seq in rows:
+        key = str(document_id)
+        firsts[key] = min(seq, firsts.get(key, seq))
+    return firsts
 
 
 def merge_stored(updates: list[bytes]) -> bytes:

@@ -108,3 +108,55 @@ async def test_appends_from_the_event_loop_number_and_store_like_the_threads(own
     assert rows == [(1, updates[0], owner.pk), (2, updates[1], None), (3, updates[2], owner.pk), (4, updates[3], None)]
     text = await database_sync_to_async(persistence.document_text)(document.id)
     assert text == "abcd"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_appends_that_wait_for_a_connection_go_together_and_fail_alone(owner, monkeypatch, settings):
+    from channels.db import database_sync_to_async
+    from django.db import connection
+
+    from collab import db
+
+    if connection.vendor != "postgresql":
+        assert db.use_loop_connections() is False  # SQLite appends in the threads (the test above)
+        return
+    create = database_sync_to_async(Document.objects.create)
+    documents = [await create(owner=owner, title=f"doc {i}") for i in range(4)]
+    gone = await create(owner=owner)
+    gone_id = gone.id
+    await database_sync_to_async(gone.delete)()
+    batches = []
+    append_async = persistence.append_async
+
+    async def recording(conn, batch):
+        batches.append(len(batch))
+        return await append_async(conn, batch)
+
+    monkeypatch.setattr(persistence, "append_async", recording)
+    monkeypatch.setattr(settings, "COLLAB_DB_THREADS", 1)
+    db.use_loop_connections()
+    try:
+        words = edits("a", "b", "c")
+        results = await asyncio.gather(
+            *(db.append(d.id, words, [owner.pk] * 3) for d in documents),
+            db.append(gone_id, words[:1], [None]),
+            return_exceptions=True,
+        )
+        assert results[:4] == [1, 1, 1, 1]
+        assert isinstance(results[4], persistence.DocumentGone)
+        assert batches == [1, 4]  # the first went alone; those that waited went together
+        batches.clear()
+        more = edits("d")
+        results = await asyncio.gather(
+            db.append(documents[1].id, more, [None]),
+            db.append(documents[2].id, more, [123456]),  # no such author: the foreign key fails
+            db.append(documents[3].id, more, [owner.pk]),
+            return_exceptions=True,
+        )
+        assert results[0] == 4 and results[2] == 4
+        assert isinstance(results[1], Exception) and not isinstance(results[1], persistence.DocumentGone)
+        assert batches == [1, 2, 1, 1]  # the pair failed together, then each on its own
+    finally:
+        await db.close_loop_connections()
+    texts = [await database_sync_to_async(persistence.document_text)(d.id) for d in documents]
+    assert ["".join(sorted(text)) for text in texts] == ["abc", "abcd", "abc", "abcd"]
