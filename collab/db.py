@@ -94,8 +94,20 @@ class LoopConnections:
         self._tasks: set[asyncio.Task] = set()
 
     async def append(self, document_id, updates: list[bytes], authors: list[int | None]) -> int:
+        document_id = str(document_id)
+        if self.running < self.size and not self.waiting:
+            # A connection is free: store at once, from the caller's own task.
+            self.running += 1
+            try:
+                firsts = await self._run(persistence.append_async, [(document_id, updates, authors)])
+            finally:
+                self.running -= 1
+                self._start()
+            if document_id not in firsts:
+                raise persistence.DocumentGone(document_id)
+            return firsts[document_id]
         future = asyncio.get_running_loop().create_future()
-        self.waiting.append((str(document_id), updates, authors, future))
+        self.waiting.append((document_id, updates, authors, future))
         self._start()
         return await future
 
