@@ -133,7 +133,7 @@ async def test_appends_that_wait_for_a_connection_go_together_and_fail_alone(own
         return await append_async(conn, batch)
 
     monkeypatch.setattr(persistence, "append_async", recording)
-    monkeypatch.setattr(settings, "COLLAB_DB_THREADS", 1)
+    settings.COLLAB_DB_THREADS = 1
     db.use_loop_connections()
     try:
         words = edits("a", "b", "c")
