@@ -82,7 +82,7 @@ class LoopConnections:
     Up to `size` statements run at once; appends that arrive meanwhile wait and go
     together into the next one (one transaction for several documents), so under
     load the database sees fewer, larger commits, and at low load every append has
-    a statement of its own at once. Connections open when first needed.
+    a statement of its own at once. The connections are opened as the loop starts.
     """
 
     def __init__(self, params: dict, size: int):
@@ -92,6 +92,8 @@ class LoopConnections:
         self.running = 0
         self.waiting: list[tuple[str, list[bytes], list[int | None], asyncio.Future]] = []
         self._tasks: set[asyncio.Task] = set()
+        self._opening: asyncio.Task | None = None
+        self.opened = 0  # connections open or being opened, idle or in use
 
     async def append(self, document_id, updates: list[bytes], authors: list[int | None]) -> int:
         document_id = str(document_id)
@@ -144,24 +146,46 @@ class LoopConnections:
             self._start()
 
     async def _run(self, fn, *args):
-        import psycopg
-
-        if self.idle:
-            conn = self.idle.pop()
-        else:
-            conn = await psycopg.AsyncConnection.connect(autocommit=True, **self.params)
+        conn = self.idle.pop() if self.idle else await self._connect()
         try:
             result = await fn(conn, *args)
         except BaseException:
-            await _close_quietly(conn)  # broken, or cancelled mid-statement: start afresh next time
+            await self._discard(conn)  # broken, or cancelled mid-statement: start afresh next time
             raise
         self.idle.append(conn)
         return result
 
+    def open_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Open the connections ahead of the first edits (each costs milliseconds)."""
+        loop.call_soon(lambda: setattr(self, "_opening", loop.create_task(self._open())))
+
+    async def _open(self) -> None:
+        try:
+            while self.opened < self.size:
+                self.idle.append(await self._connect())
+        except Exception as exc:
+            logger.warning("could not open database connections ahead of time (%r); opening them when needed", exc)
+
+    async def _connect(self):
+        import psycopg
+
+        self.opened += 1  # counted before the await: concurrent openers see it
+        try:
+            return await psycopg.AsyncConnection.connect(autocommit=True, **self.params)
+        except BaseException:
+            self.opened -= 1
+            raise
+
+    async def _discard(self, conn) -> None:
+        self.opened -= 1
+        await _close_quietly(conn)
+
     async def close(self) -> None:
+        if self._opening is not None:
+            self._opening.cancel()
         idle, self.idle = self.idle, []
         for conn in idle:
-            await _close_quietly(conn)
+            await self._discard(conn)
 
 
 def _settle(future: asyncio.Future, first: int | None, document_id: str) -> None:
@@ -196,7 +220,9 @@ def use_loop_connections(loop: asyncio.AbstractEventLoop | None = None) -> bool:
     # a handful of statements on every keystroke, so they prepare them unless told not to.
     params["prepare_threshold"] = connection.settings_dict["OPTIONS"].get("prepare_threshold", 0)
     params.setdefault("connect_timeout", 10)  # an unreachable server fails the commit instead of holding it
-    _loop_connections[loop or asyncio.get_running_loop()] = LoopConnections(params, settings.COLLAB_DB_THREADS)
+    loop = loop or asyncio.get_running_loop()
+    conns = _loop_connections[loop] = LoopConnections(params, settings.COLLAB_DB_THREADS)
+    conns.open_soon(loop)
     return True
 
 

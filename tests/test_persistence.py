@@ -80,7 +80,7 @@ def test_last_seqs_reads_many_documents_at_once(document, owner):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_appends_from_the_event_loop_number_and_store_like_the_threads(owner):
+async def test_appends_from_the_event_loop_number_and_store_like_the_threads(owner, settings):
     from channels.db import database_sync_to_async
     from django.db import connection
 
@@ -94,7 +94,9 @@ async def test_appends_from_the_event_loop_number_and_store_like_the_threads(own
         assert await db.append(document.id, updates[:3], [owner.pk, None, owner.pk]) == 1
         assert await db.append(str(document.id), updates[3:], [None]) == 4
         if on_loop:
-            assert len(db._loop_connections[asyncio.get_running_loop()].idle) == 1  # the loop's own connection
+            conns = db._loop_connections[asyncio.get_running_loop()]
+            await conns._opening
+            assert len(conns.idle) == settings.COLLAB_DB_THREADS  # the loop's own, opened ahead of the edits
         gone = await database_sync_to_async(Document.objects.create)(owner=owner)
         gone_id = gone.id
         await database_sync_to_async(gone.delete)()
