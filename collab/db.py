@@ -8,8 +8,9 @@ reconnects, e.g. after a database restart.
 
 A group commit is on every keystroke's path. Through a thread it also waits for
 the thread to wake and, under load, for the event loop's thread to let go of
-the GIL: on PostgreSQL, where `use_loop_connections()` was called (`collab
-serve` does), appends go over psycopg's async connections on the loop itself.
+the GIL: on PostgreSQL, where `use_loop_connections()` was called (`manage.py
+serve` does), appends go over psycopg's async connections on the loop itself,
+and appends from several rooms share a statement when they have to wait.
 """
 
 from __future__ import annotations

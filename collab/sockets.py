@@ -5,7 +5,7 @@ would go through daphne's reply handler and autobahn's framing to Twisted, which
 queues it and asks the event loop to say when the socket is writable, then asks
 it to stop: per recipient, several Python layers and two epoll_ctl calls.
 
-`collab serve` runs a daphne server that hands every WebSocket connection a
+`manage.py serve` runs a daphne server that hands every WebSocket connection a
 `FrameWriter` in its scope's extensions. The writer frames a payload once for
 all recipients (autobahn's `PreparedMessage`) and sends it on the socket at once
 when nothing is queued before it, as asyncio's own transports do; otherwise,
