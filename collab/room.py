@@ -491,9 +491,15 @@ class Room:
             state = await db.run(persistence.read_since, self.id, since)
             if state.seq > since:
                 logger.info("room %s: caught up from the log, entries %d..%d", self.id, since + 1, state.seq)
+                before = self.doc.get_state()
                 changes = self._apply_all(state.all_updates(), stored=True)
                 self.tracker.add(since + 1, state.seq)
-                await self._relay(changes)
+                # Relayed as the difference in state, not as what each transaction
+                # reported: entries applied earlier out of order (relays that overtook
+                # the lost one) wait in the Doc for what they depend on and are
+                # integrated now, and this is the one place that repairs the clients.
+                if changes or self.doc.get_state() != before:
+                    await self._relay([self.doc.get_update(before)])
 
     def _apply_stored(self, state: persistence.LogState) -> None:
         self._apply_all(state.all_updates(), stored=True)

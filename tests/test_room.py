@@ -239,3 +239,31 @@ def test_the_ticker_judges_sessions_and_accounts_only_on_what_it_read():
     # Joined while the state was read: neither its session nor its account was asked for.
     read_before_it_joined = WatchState(documents={}, live_sessions=set(), user_hashes={})
     assert session_problem(member, read_before_it_joined, set(), set()) is None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_catching_up_from_the_log_repairs_the_clients_too(owner):
+    """Another worker's relay of entry 1 is lost and entry 2 overtakes it: after the
+    catch-up every client holds both, as the room does."""
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    registry = RoomRegistry()
+    conn = FakeConnection(owner.pk)
+    room = await registry.join(document.id, conn, conn.seat)
+    elsewhere = Doc()
+    typed: list[bytes] = []
+    elsewhere.observe(lambda event: typed.append(event.update))
+    text = elsewhere.get("content", type=Text)
+    text += "a"
+    text += "b"
+    text += "c"
+    await database_sync_to_async(persistence.append)(document.id, typed)  # entries 1..3, by another worker
+    overtaking = {"type": "doc.updates", "origin": "another worker", "first_seq": 2, "updates": typed[1:], "count": 2}
+    await room._on_event(overtaking)
+    await room.catch_up()
+    client = Doc()
+    for update in conn.updates():
+        client.apply_update(update)
+    assert str(room.text) == "abc"
+    assert str(client.get("content", type=Text)) == "abc"
+    assert room.tracker.seq == 3
+    await registry.leave(room, conn)
