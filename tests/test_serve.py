@@ -45,3 +45,16 @@ async def test_websocket_connections_get_a_frame_writer_and_http_ones_do_not():
     writer = scopes[0]["extensions"][EXTENSION]
     assert isinstance(writer, FrameWriter) and writer.protocol is ws
     assert EXTENSION not in scopes[1].get("extensions", {})
+
+
+def test_start_up_objects_are_kept_out_of_full_collections():
+    import gc
+
+    from collab.management.commands.serve import freeze_startup_objects
+
+    assert gc.get_freeze_count() == 0
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() > 10_000  # Django, the app and the test run so far
+    finally:
+        gc.unfreeze()
