@@ -296,7 +296,7 @@ class Room:
         self.since_compaction += len(batch)
         changes = self._apply_all([p.update for p in batch], starts=[p.starts for p in batch])
         self.tracker.add(first, first + len(batch) - 1)
-        await self._relay(changes, first_seq=first, committed=len(batch))
+        await self._relay(changes, first_seq=first, stored=[p.update for p in batch])
         if self.since_compaction >= settings.COLLAB_COMPACT_EVERY:
             self.since_compaction = 0
             asyncio.create_task(self._compact())
@@ -325,7 +325,9 @@ class Room:
         changes, self._changes = self._changes, []
         return changes
 
-    async def _relay(self, changes: list[bytes], *, first_seq: int | None = None, committed: int = 0) -> None:
+    async def _relay(self, changes: list[bytes], *, first_seq: int | None = None, stored: list[bytes] = ()) -> None:
+        """Send `changes` to every local member; with `first_seq`, tell the other workers
+        about the log entries `stored` from there on."""
         if changes:
             # One frame for the whole batch, encoded once: under load a group commit
             # holds several clients' updates, and every frame costs each recipient.
@@ -333,13 +335,15 @@ class Room:
             for member in list(self.members.values()):
                 await self._send(member, frame)
         if first_seq is not None and self.layer is not None:
-            # Other workers apply the committed updates and number them from first_seq.
+            # The stored updates themselves, not what they changed here: a catch-up
+            # running during the commit may have applied them already (no change
+            # here), and the other workers count these entries as applied.
             event: UpdatesEvent = {
                 "type": "doc.updates",
                 "origin": self.channel,
                 "first_seq": first_seq,
-                "updates": changes,
-                "count": committed,
+                "updates": list(stored),
+                "count": len(stored),
             }
             await self._group_send(event)
 

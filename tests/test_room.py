@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 from pycrdt import Doc, Text
@@ -267,3 +269,57 @@ async def test_catching_up_from_the_log_repairs_the_clients_too(owner):
     assert str(client.get("content", type=Text)) == "abc"
     assert room.tracker.seq == 3
     await registry.leave(room, conn)
+
+
+class RecordingLayer:
+    """A channel layer to other workers that records what the room publishes."""
+
+    def __init__(self):
+        self.sent: list[dict] = []
+
+    async def new_channel(self, prefix="room."):
+        return prefix + "test"
+
+    async def group_add(self, group, channel):
+        pass
+
+    async def group_discard(self, group, channel):
+        pass
+
+    async def group_send(self, group, event):
+        self.sent.append(event)
+
+    async def receive(self, channel):
+        await asyncio.Event().wait()  # nothing comes from other workers here
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_other_workers_get_the_stored_updates_even_if_a_catch_up_applied_them_first(owner, monkeypatch):
+    """The ticker's catch-up can apply an entry while its own commit is still
+    returning; the relay to other workers must still carry it, since they count
+    the entry as applied."""
+    from collab import db
+    from collab.room import Room
+
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    layer = RecordingLayer()
+    room = Room(document.id, layer=layer)
+    await room.start()
+    conn = FakeConnection(owner.pk)
+    await room.join(conn, conn.seat)
+    append = db.append
+
+    async def append_then_catch_up(*args):
+        first = await append(*args)
+        await room.catch_up()  # the ticker ran while the commit was in flight
+        return first
+
+    monkeypatch.setattr(db, "append", append_then_catch_up)
+    update = edit("typed")
+    await room.receive(conn, protocol.sync_update(update))
+    await room.drain()
+    await room._drain_outbox()
+    [event] = [e for e in layer.sent if e["type"] == "doc.updates"]
+    assert event["first_seq"] == 1 and event["count"] == 1
+    assert event["updates"] == [update]
+    await room.stop(compact=False)
