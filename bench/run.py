@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.procstats import cpu_used, machine_busy, postgres_cpu, proc_sample  # noqa: E402
-from bench.workers import start_workers, stop_workers  # noqa: E402
+from bench.workers import logged_lines, start_workers, stop_workers  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/collab_bench"
 SERVER_ENV = {"LOG_LEVEL": "WARNING"}  # keeps the worker logs small; warnings are what we look for
@@ -195,17 +195,8 @@ class Deployment:
 
     def log_problems(self) -> list[str]:
         """WARNING/ERROR lines and tracebacks the workers logged during this run."""
-        lines = []
-        for path, offset in self.log_offsets.items():
-            if not path.exists():
-                continue
-            with open(path, "rb") as f:
-                f.seek(offset)
-                for raw in f:
-                    line = raw.decode(errors="replace").rstrip()
-                    if any(word in line for word in (" WARNING ", " ERROR ", " CRITICAL ", "Traceback")):
-                        lines.append(f"{path.name}: {line}")
-        return lines
+        words = (" WARNING ", " ERROR ", " CRITICAL ", "Traceback")
+        return [f"{path.name}: {line}" for path, line in logged_lines(self.log_offsets, words)]
 
 
 # -- scenario "rooms": the generator -------------------------------------------------

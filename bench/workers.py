@@ -25,3 +25,19 @@ def stop_workers(servers) -> None:
             server.close()
         except Exception as exc:
             print(f"warning: could not stop the worker on port {server.port}: {exc!r}", file=sys.stderr)
+
+
+def logged_lines(log_offsets: dict, words) -> list[tuple]:
+    """(log path, line) of every line holding one of `words` that the workers wrote
+    since the offsets taken at their start."""
+    found = []
+    for path, offset in log_offsets.items():
+        if not path.exists():
+            continue
+        with open(path, "rb") as f:
+            f.seek(offset)
+            for raw in f:
+                line = raw.decode(errors="replace").rstrip()
+                if any(word in line for word in words):
+                    found.append((path, line))
+    return found

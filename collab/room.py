@@ -12,8 +12,7 @@ Channel layers drop messages (Redis Pub/Sub while a worker is cut off from
 Redis, the in-memory layer over `capacity`). Each room numbers what it has
 applied by log `seq`; the registry's ticker compares that with the database and
 re-reads the log when a room has stayed behind for a full tick, and re-joins the
-group. That bounds
-divergence to about two ticks (`COLLAB_RESYNC_INTERVAL`).
+group. That bounds divergence to about two ticks (`COLLAB_RESYNC_INTERVAL`).
 """
 
 from __future__ import annotations
@@ -40,7 +39,14 @@ from .crdt import (
     new_doc,
 )
 from .events import AwarenessEvent, UpdatesEvent, group_name
-from .exceptions import AccessRemoved, ClientTooSlow, CloseCode, DisconnectedByModerator, RateLimited
+from .exceptions import (
+    AccessRemoved,
+    ClientTooSlow,
+    CloseCode,
+    ConnectionClosingError,
+    DisconnectedByModerator,
+    RateLimited,
+)
 from .members import Connection, Member, Seat
 from .protocol import (
     Message,
@@ -58,6 +64,16 @@ from .protocol import (
 from .updates import first_clocks, starts_past
 
 logger = logging.getLogger(__name__)
+
+
+def role_under(rights: DocumentRights, seat: Seat):
+    """The seat's role under `rights`; DisconnectedByModerator or AccessRemoved if none."""
+    if seat.epoch < rights.epoch:
+        raise DisconnectedByModerator("disconnected by a moderator")
+    role = rights.role_of(seat.principal)
+    if role is None:
+        raise AccessRemoved("access removed")
+    return role
 
 
 class SeqTracker:
@@ -179,11 +195,7 @@ class Room:
         rights = self.rights
         if rights is None or seat.rights_version >= rights.version:
             return seat
-        role = rights.role_of(seat.principal)
-        if role is None:
-            raise AccessRemoved("access removed")
-        if seat.epoch < rights.epoch:
-            raise DisconnectedByModerator("disconnected by a moderator")
+        role = role_under(rights, seat)
         return replace(seat, role=role, epoch=rights.epoch, rights_version=rights.version)
 
     async def leave(self, conn: Connection) -> Member | None:
@@ -437,14 +449,13 @@ class Room:
         was_locked = bool(self.rights and self.rights.locked)
         self.rights = rights
         for member in list(self.members.values()):
-            role = rights.role_of(member.principal)
-            if member.seat.epoch < rights.epoch:
-                logger.info("room %s: a moderator disconnected everyone", self.id)
-                await self.close_member(member, CloseCode.DISCONNECTED, "disconnected by a moderator")
-            elif role is None:
-                logger.info("room %s: access removed, closing a connection", self.id)
-                await self.close_member(member, CloseCode.FORBIDDEN, "access removed")
-            elif role != member.role or rights.locked != was_locked:
+            try:
+                role = role_under(rights, member.seat)
+            except ConnectionClosingError as exc:
+                logger.info("room %s: closing a connection: %s", self.id, exc)
+                await self.close_member(member, exc.code, str(exc))
+                continue
+            if role != member.role or rights.locked != was_locked:
                 could_write = member.role.can_write and not was_locked
                 member.role = role
                 await self._send_rights(member, "locked" if rights.locked else "")

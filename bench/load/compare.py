@@ -58,7 +58,7 @@ LOGS = RESULTS / "logs"
 sys.path.insert(0, str(ROOT))
 
 from bench.procstats import cpu_used, machine_busy, postgres_cpu, proc_sample  # noqa: E402
-from bench.workers import start_workers, stop_workers  # noqa: E402
+from bench.workers import logged_lines, start_workers, stop_workers  # noqa: E402
 
 DATABASE_NAME = "collab_load"
 DATABASE_URL = f"postgres://root@127.0.0.1:5432/{DATABASE_NAME}"
@@ -358,17 +358,7 @@ class CollabDeployment(Deployment):
 
     def problems(self) -> list[str]:
         """WARNING/ERROR lines and tracebacks the workers logged during this deployment."""
-        lines = []
-        for path, offset in self.log_offsets.items():
-            if not path.exists():
-                continue
-            with open(path, "rb") as f:
-                f.seek(offset)
-                for raw in f:
-                    line = raw.decode(errors="replace").rstrip()
-                    if any(word in line for word in LOG_WORDS):
-                        lines.append(f"{path.relative_to(ROOT)}: {line}")
-        return lines
+        return [f"{path.relative_to(ROOT)}: {line}" for path, line in logged_lines(self.log_offsets, LOG_WORDS)]
 
 
 class NodeDeployment(Deployment):

@@ -558,6 +558,16 @@ class Worker {
 
 // -- child process ----------------------------------------------------------------------
 
+// How a worker's connections went, as every result reports it.
+function connections (worker, connectS) {
+  return {
+    connectS,
+    connected: worker.clients.filter((cl) => cl.synced).length,
+    connectFailures: worker.connectFailures.slice(0, 10),
+    connectFailureCount: worker.connectFailures.length
+  }
+}
+
 async function childMain () {
   let worker = null
   let resolveCommand = null
@@ -612,10 +622,7 @@ async function childMain () {
       await worker.closeAll()
       await send({
         event: 'result',
-        connectS,
-        connected: worker.clients.filter((cl) => cl.synced).length,
-        connectFailures: worker.connectFailures.slice(0, 10),
-        connectFailureCount: worker.connectFailures.length,
+        ...connections(worker, connectS),
         serverCloses: closes,
         cpu: cpuSeconds() - cpu0
       })
@@ -639,10 +646,7 @@ async function childMain () {
     await worker.closeAll()
     await send({
       event: 'result',
-      connectS,
-      connected: worker.clients.filter((cl) => cl.synced).length,
-      connectFailures: worker.connectFailures.slice(0, 10),
-      connectFailureCount: worker.connectFailures.length,
+      ...connections(worker, connectS),
       latencies: worker.latencies,
       crossing: worker.crossing,
       echoes: worker.echoes,
