@@ -6,6 +6,7 @@ import logging
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -26,6 +27,20 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     room = None
     closing = False
     writer = None
+
+    async def __call__(self, scope, receive, send):
+        # channels' loop (await_many_dispatch) receives each message in a task of
+        # its own and waits for it with asyncio.wait, so that it can also read a
+        # channel-layer channel; with none, each keystroke would pay for a task and
+        # two extra turns of the event loop. This reads the socket's queue directly.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def connect(self):
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
