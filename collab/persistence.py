@@ -6,8 +6,8 @@ Each document numbers its log entries 1, 2, 3... (`seq`). An append takes the
 document row's lock (`UPDATE ... SET last_seq = last_seq + n`), so appends from
 several workers are serialised per document and commit in `seq` order: the
 entries visible at any moment are contiguous. Compaction merges the snapshot
-and the entries up to `last_seq` into a new snapshot and deletes those entries,
-holding the same row lock, so it never races an append.
+and the entries up to the committed `last_seq` into a new snapshot and deletes
+those entries; it takes no lock that appends wait for (see `compact`).
 
 The functions here are synchronous; rooms call them through `collab.db.run`.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from pycrdt import Doc, merge_updates
 
@@ -191,24 +191,43 @@ def merge_stored(updates: list[bytes]) -> bytes:
 
 
 def compact(document_id, *, min_entries: int = 1) -> int:
-    """Fold the log into the snapshot; return how many entries were folded."""
-    with transaction.atomic():
-        last_seq = (
-            Document.objects.select_for_update().filter(pk=document_id).values_list("last_seq", flat=True).first()
-        )
-        if last_seq is None:
-            raise DocumentGone(document_id)
-        snapshot = DocumentSnapshot.objects.select_for_update().filter(document_id=document_id).first()
-        base_seq = snapshot.seq if snapshot else 0
-        rows = list(
-            DocumentUpdate.objects.filter(document_id=document_id, seq__gt=base_seq, seq__lte=last_seq)
-            .order_by("seq")
-            .values_list("data", flat=True)
-        )
-        if len(rows) < min_entries:
-            return 0
-        parts = ([bytes(snapshot.data)] if snapshot and snapshot.data else []) + [bytes(data) for data in rows]
-        merged = merge_stored(parts)
-        DocumentSnapshot.objects.update_or_create(document_id=document_id, defaults={"seq": last_seq, "data": merged})
-        DocumentUpdate.objects.filter(document_id=document_id, seq__lte=last_seq).delete()
+    """Fold the log into the snapshot; return how many entries were folded.
+
+    Appends are never held up: the snapshot and entries are read and merged
+    outside any lock, and the write touches only the snapshot and the folded
+    entries, while appends add entries past `last_seq`. Two compactions of one
+    document race on the snapshot: the write replaces only the snapshot that
+    was read, so the second folds nothing instead of losing the first's work.
+    """
+    last_seq = Document.objects.filter(pk=document_id).values_list("last_seq", flat=True).first()
+    if last_seq is None:
+        raise DocumentGone(document_id)
+    # Appends commit in seq order (the row lock), so every entry up to the
+    # committed last_seq is there to read. Snapshot first: a compaction that
+    # commits after this read makes our write below fail.
+    snapshot = DocumentSnapshot.objects.filter(document_id=document_id).values_list("seq", "data").first()
+    base_seq = snapshot[0] if snapshot else None
+    rows = list(
+        DocumentUpdate.objects.filter(document_id=document_id, seq__gt=base_seq or 0, seq__lte=last_seq)
+        .order_by("seq")
+        .values_list("data", flat=True)
+    )
+    if len(rows) < min_entries:
+        return 0
+    parts = ([bytes(snapshot[1])] if snapshot and snapshot[1] else []) + [bytes(data) for data in rows]
+    merged = merge_stored(parts)
+    try:
+        with transaction.atomic():
+            if base_seq is None:
+                DocumentSnapshot.objects.create(document_id=document_id, seq=last_seq, data=merged)
+            elif not DocumentSnapshot.objects.filter(document_id=document_id, seq=base_seq).update(
+                seq=last_seq, data=merged, updated=timezone.now()
+            ):
+                return 0  # another compaction replaced the snapshot since we read it
+            DocumentUpdate.objects.filter(document_id=document_id, seq__lte=last_seq).delete()
+    except IntegrityError:
+        # Another compaction created the first snapshot meanwhile, or the document is gone.
+        if not Document.objects.filter(pk=document_id).exists():
+            raise DocumentGone(document_id) from None
+        return 0
     return len(rows)

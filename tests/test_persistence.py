@@ -64,6 +64,64 @@ def test_compaction_keeps_updates_whose_dependencies_are_missing(document):
     assert persistence.document_text(document.id) == "abcdef"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_appends_go_on_while_a_compaction_merges(document, monkeypatch):
+    """A compaction of a large document takes tens of milliseconds; appends must not wait for it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    updates = edits("one ", "two ", "three ", "four")
+    persistence.append(document.id, updates[:2])
+    merge = persistence.merge_stored
+
+    def merge_while_appending(parts):
+        # Another connection appends meanwhile; it would wait for a lock the compaction held.
+        def append_and_close():
+            try:
+                return persistence.append(document.id, updates[2:3])
+            finally:
+                connection.close()
+
+        pool = ThreadPoolExecutor(1)
+        try:
+            assert pool.submit(append_and_close).result(timeout=10) == 3
+        finally:
+            pool.shutdown(wait=False)  # a blocked append ends when the compaction does
+        return merge(parts)
+
+    monkeypatch.setattr(persistence, "merge_stored", merge_while_appending)
+    assert persistence.compact(document.id) == 2  # what it read: entries 1 and 2
+    persistence.append(document.id, updates[3:])
+    assert list(DocumentUpdate.objects.filter(document=document).values_list("seq", flat=True)) == [3, 4]
+    assert DocumentSnapshot.objects.get(document=document).seq == 2
+    assert persistence.document_text(document.id) == "one two three four"
+
+
+@pytest.mark.parametrize("first_snapshot", [True, False])
+def test_of_two_racing_compactions_the_second_folds_nothing(document, monkeypatch, first_snapshot):
+    updates = edits("a", "b", "c", "d", "e")
+    persistence.append(document.id, updates[:2])
+    if not first_snapshot:
+        persistence.compact(document.id)  # the race is then on replacing a snapshot
+    persistence.append(document.id, updates[2:4])
+    merge = persistence.merge_stored
+    raced = []
+
+    def merge_after_another_compaction(parts):
+        if not raced:
+            raced.append(True)
+            persistence.append(document.id, updates[4:])
+            assert persistence.compact(document.id) >= 1  # the other one, starting later, writes first
+        return merge(parts)
+
+    monkeypatch.setattr(persistence, "merge_stored", merge_after_another_compaction)
+    assert persistence.compact(document.id) == 0
+    assert DocumentSnapshot.objects.get(document=document).seq == 5
+    assert not DocumentUpdate.objects.filter(document=document).exists()
+    assert persistence.document_text(document.id) == "abcde"
+
+
 def test_a_deleted_document_is_gone(document):
     document_id = document.id
     document.delete()
