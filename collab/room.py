@@ -340,12 +340,6 @@ class Room:
     async def _relay(self, changes: list[bytes], *, first_seq: int | None = None, stored: list[bytes] = ()) -> None:
         """Send `changes` to every local member; with `first_seq`, tell the other workers
         about the log entries `stored` from there on."""
-        if changes:
-            # One frame for the whole batch, encoded once: under load a group commit
-            # holds several clients' updates, and every frame costs each recipient.
-            frame = sync_update(changes[0] if len(changes) == 1 else merge_updates(*changes))
-            for member in list(self.members.values()):
-                await self._send(member, frame)
         if first_seq is not None and self.layer is not None:
             # The stored updates themselves, not what they changed here: a catch-up
             # running during the commit may have applied them already (no change
@@ -358,6 +352,15 @@ class Room:
                 "count": len(stored),
             }
             await self._group_send(event)
+            # Let the sender task publish it before the local sends: those take a
+            # while in a large room, and the other workers' clients wait meanwhile.
+            await asyncio.sleep(0)
+        if changes:
+            # One frame for the whole batch, encoded once: under load a group commit
+            # holds several clients' updates, and every frame costs each recipient.
+            frame = sync_update(changes[0] if len(changes) == 1 else merge_updates(*changes))
+            for member in list(self.members.values()):
+                await self._send(member, frame)
 
     async def _group_send(self, event) -> None:
         """Queue an event for the other workers; the sender task sends them in order.

@@ -323,3 +323,38 @@ async def test_other_workers_get_the_stored_updates_even_if_a_catch_up_applied_t
     assert event["first_seq"] == 1 and event["count"] == 1
     assert event["updates"] == [update]
     await room.stop(compact=False)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_other_workers_are_told_before_the_local_clients_are_sent_to(owner):
+    """Sending to a large room's local clients takes a while; the other workers'
+    clients should not wait for that as well."""
+    from collab.room import Room
+
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    order: list[str] = []
+    layer = RecordingLayer()
+    publish = layer.group_send
+
+    async def recording_publish(group, event):
+        order.append(event["type"])
+        await publish(group, event)
+
+    layer.group_send = recording_publish
+
+    async def local_send(frame):
+        if protocol.decode_frame(frame)[0].step == SyncStep.UPDATE:
+            order.append("local")
+
+    room = Room(document.id, layer=layer)
+    await room.start()
+    conns = [FakeConnection(owner.pk, on_frame=local_send) for _ in range(3)]
+    for conn in conns:
+        await room.join(conn, conn.seat)
+    await room._drain_outbox()
+    order.clear()
+    await room.receive(conns[0], protocol.sync_update(edit("typed")))
+    await room.drain()
+    await room._drain_outbox()
+    assert order == ["doc.updates", "local", "local", "local"]
+    await room.stop(compact=False)
