@@ -217,14 +217,19 @@ CONTENT_SECURITY_POLICY = {
 # Largest WebSocket message accepted (bytes); daphne must be started with the same cap.
 COLLAB_MAX_MESSAGE_BYTES = envint("COLLAB_MAX_MESSAGE_BYTES", 5 * 1024 * 1024)
 
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
+# daphne's access log, a line per request and per WebSocket connect and disconnect:
+# "-" (standard output), a file path, or "off". By default it follows LOG_LEVEL:
+# written where INFO lines are, not above.
+ACCESS_LOG = os.environ.get("ACCESS_LOG") or ("-" if LOG_LEVEL in ("DEBUG", "INFO") else "off")
 
 # Rooms. See collab/room.py for what each bounds.
 COLLAB_DB_THREADS = envint("COLLAB_DB_THREADS", 4)  # database threads; on PostgreSQL also loop connections

@@ -58,3 +58,20 @@ def test_start_up_objects_are_kept_out_of_full_collections():
         assert gc.get_freeze_count() > 10_000  # Django, the app and the test run so far
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize(
+    ("env", "logged"),
+    [
+        ({"LOG_LEVEL": "INFO"}, True),
+        ({"LOG_LEVEL": "WARNING"}, False),
+        ({"LOG_LEVEL": "WARNING", "ACCESS_LOG": "-"}, True),
+    ],
+)
+def test_the_access_log_follows_the_log_level_unless_told(transactional_db, env, logged):
+    from tests.servers import Server
+
+    with Server(env=env, log_name="access-log") as server:
+        fetch(server.url + "/accounts/login/")
+    log = server.log_path.read_text()
+    assert ('"GET /accounts/login/"' in log) is logged

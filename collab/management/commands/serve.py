@@ -39,6 +39,7 @@ class Command(BaseCommand):
         argv += ["--fd", str(fd)] if fd is not None else ["-b", host, "-p", str(port)]
         if proxy_headers:
             argv.append("--proxy-headers")
+        argv += access_log_args(settings.ACCESS_LOG)
         from twisted.internet import reactor  # daphne.cli has installed the asyncio reactor
 
         disable_nagle()
@@ -46,6 +47,13 @@ class Command(BaseCommand):
         reactor.callWhenRunning(use_loop_connections)
         reactor.callWhenRunning(install_graceful_shutdown, reactor)
         CollabCommandLine().run([*argv, "config.asgi:application"])
+
+
+def access_log_args(access_log: str) -> list[str]:
+    """daphne's options for ACCESS_LOG ("-", a path, or "off")."""
+    if access_log.lower() == "off":
+        return ["--verbosity", "0"]  # daphne's only way to write none; Django's logging stays as configured
+    return ["--access-log", access_log]
 
 
 class CollabServer(Server):
