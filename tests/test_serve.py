@@ -1,5 +1,6 @@
 """The app served as `make run` serves it: daphne, DEBUG off, the embedded defaults."""
 
+import asyncio
 import json
 import urllib.request
 
@@ -75,3 +76,36 @@ def test_the_access_log_follows_the_log_level_unless_told(transactional_db, env,
         fetch(server.url + "/accounts/login/")
     log = server.log_path.read_text()
     assert ('"GET /accounts/login/"' in log) is logged
+
+
+# The C-level handler reports that it could not write to the full pipe: that is the scenario.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_a_stop_signal_is_not_lost_when_the_loop_has_not_drained_its_wakeup_pipe():
+    """Under load, worker threads post results to the loop's self-pipe faster than
+    a busy loop drains it; a SIGTERM arriving then must still start the shutdown."""
+    import contextlib
+    import os
+    import signal
+
+    from collab.management.commands.serve import handle_stop_signals
+
+    loop = asyncio.get_running_loop()
+    started = asyncio.Event()
+
+    async def shutdown():
+        started.set()
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    saved_wakeup = signal.set_wakeup_fd(loop._csock.fileno())  # as asyncio's signal handling does
+    try:
+        handle_stop_signals(loop, shutdown)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                loop._csock.send(b"\0")  # the self-pipe, full
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(started.wait(), timeout=5)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # a second one stops at once
+    finally:
+        signal.set_wakeup_fd(saved_wakeup)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

@@ -129,11 +129,27 @@ def install_graceful_shutdown(reactor) -> None:
         finally:
             reactor.stop()
 
-    def on_signal():
+    handle_stop_signals(loop, shutdown)
+
+
+def handle_stop_signals(loop: asyncio.AbstractEventLoop, shutdown) -> None:
+    """Run `shutdown()` on the loop at the first SIGTERM or SIGINT; a second one stops at once.
+
+    A plain signal handler, not `loop.add_signal_handler`: asyncio hears of those
+    through its self-pipe, and a loop too busy to drain that pipe while threads
+    post results to it loses the signal ("Exception ignored when trying to write
+    to the signal wakeup fd"). Python runs this one in the main thread, the
+    loop's, before its next bytecode.
+    """
+
+    def start():
         logger.info("shutting down: storing pending updates and closing connections")
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)  # a second signal stops at once
         loop.create_task(shutdown())
 
+    def on_signal(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        loop.call_soon_threadsafe(start)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
+        signal.signal(sig, on_signal)
