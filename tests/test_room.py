@@ -144,6 +144,36 @@ async def test_an_update_with_a_gap_in_its_clocks_still_reaches_everyone(owner):
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_the_state_vector_is_decoded_only_when_the_doc_reports_something_else(owner, monkeypatch):
+    """It grows with every client that ever edited the document: decoding it for
+    each keystroke would cost more the older the document."""
+    from collab import room as room_module
+
+    checks = []
+    starts_past = room_module.starts_past
+    monkeypatch.setattr(room_module, "starts_past", lambda *args: checks.append(args) or starts_past(*args))
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    registry = RoomRegistry()
+    sender = FakeConnection(owner.pk)
+    room = await registry.join(document.id, sender, sender.seat)
+    typist = Doc()
+    typed = []
+    typist.observe(lambda event: typed.append(event.update))  # what a Yjs client sends
+    text = typist.get("content", type=Text)
+    for word in ("one ", "two ", "three"):
+        text += word
+    for update in typed:
+        await room.receive(sender, protocol.sync_update(update))
+    await room.drain()
+    assert str(room.text) == "one two three" and checks == []
+    gap = bytes.fromhex("0101b0c9c4a986c8cb0304040107636f6e74656e7406776f7264302000")  # as above
+    await room.receive(sender, protocol.sync_update(gap))
+    await room.drain()
+    assert len(checks) == 1  # the Doc reported something else: the gap check ran
+    await registry.leave(room, sender)
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_new_clients_get_the_whole_document_as_it_is_now(owner):
     """The whole-document answer is encoded once per version of the document."""
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
