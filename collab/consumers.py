@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -71,13 +72,14 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self.close_with(CloseCode.INTERNAL, "could not open the document")
 
     async def dispatch(self, message):
-        if message["type"] == "websocket.receive":
-            # channels first closes stale database connections, a thread hop per
-            # message; nothing here uses the ORM on that thread (collab.db runs the
-            # rooms' database work), so every keystroke goes straight to its handler.
-            await self.websocket_receive(message)
-        else:
-            await super().dispatch(message)
+        # channels first closes stale database connections, a thread hop per message.
+        # Not needed here: the one ORM call on that thread (seat_for) goes through
+        # database_sync_to_async, which closes them itself, and the rooms' database
+        # work runs in collab.db. So keystrokes, and each handshake, skip a hop.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing or self.room is None:

@@ -46,6 +46,25 @@ async def stored_text(document_id) -> str:
     return await sync_to_async(persistence.document_text)(document_id)
 
 
+async def test_no_message_costs_a_thread_hop_to_close_database_connections(document, cookie, monkeypatch):
+    """channels closes stale connections before every message, on a thread; the
+    consumer's own database call does that already, and frames need none."""
+    import channels.consumer
+
+    hops = []
+
+    async def recording():
+        hops.append(True)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", recording)
+    client = await connect(document.id, cookie)
+    client.insert(0, "typed")
+    await client.wait_for(lambda: client.received_updates >= 1)  # the echo: it is stored
+    await client.close()
+    assert hops == []
+    assert await stored_text(document.id) == "typed"
+
+
 async def test_handshake_sends_sync_step1_and_answers_ours(document, cookie):
     comm = communicator(document.id, cookie)
     connected, _ = await comm.connect()
