@@ -51,7 +51,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             session=self.scope.get("session"),
             document_id=document_id,
             extra_tokens=tokens,
-            rights=get_registry().open_rights(document_id),  # no queries when the room is open here
+            rights=await get_registry().current_rights(document_id),  # no queries when the room is open here
         )
         if seat is None:
             await self.close()  # before accept: the handshake is refused with HTTP 403

@@ -56,6 +56,18 @@ class RoomRegistry:
         room = self.rooms.get(str(document_id))
         return room.rights if room is not None and not room.closed else None
 
+    async def current_rights(self, document_id):
+        """`open_rights`, after waiting for the room if it is being opened.
+
+        Clients of a document tend to connect together (a reconnect after a restart,
+        say): all but the first take the rights that room loads instead of loading
+        them again each.
+        """
+        opening = self._opening.get(str(document_id))
+        if opening is not None:
+            await asyncio.shield(opening)
+        return self.open_rights(document_id)
+
     async def leave(self, room: Room, conn: Connection) -> None:
         member = await room.leave(conn)
         if member is not None:

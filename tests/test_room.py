@@ -388,3 +388,31 @@ async def test_other_workers_are_told_before_the_local_clients_are_sent_to(owner
     await room._drain_outbox()
     assert order == ["doc.updates", "local", "local", "local"]
     await room.stop(compact=False)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_connections_arriving_while_the_room_opens_take_its_rights(owner, monkeypatch):
+    from collab.room import Room
+
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    registry = RoomRegistry()
+    assert await registry.current_rights(document.id) is None  # not open here: the caller loads them
+    release = asyncio.Event()
+    start = Room.start
+
+    async def slow_start(self):
+        await release.wait()
+        await start(self)
+
+    monkeypatch.setattr(Room, "start", slow_start)
+    first = FakeConnection(owner.pk)
+    joining = asyncio.create_task(registry.join(document.id, first, first.seat))
+    await asyncio.sleep(0.01)
+    waiting = asyncio.create_task(registry.current_rights(document.id))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # it waits for the opening instead of querying
+    release.set()
+    room = await joining
+    rights = await waiting
+    assert rights is room.rights and rights.owner_id == owner.pk
+    await registry.leave(room, first)
