@@ -28,6 +28,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     room = None
     closing = False
     writer = None
+    write_frame = None  # the writer's, for rooms (collab.members.Connection)
 
     async def __call__(self, scope, receive, send):
         # channels' loop (await_many_dispatch) receives each message in a task of
@@ -62,6 +63,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.send_raw = getattr(getattr(self.base_send, "__self__", None), "real_send", self.base_send)
         # Under `collab serve`, frames skip ASGI altogether (collab.sockets).
         self.writer = self.scope.get("extensions", {}).get(EXTENSION)
+        if self.writer is not None:
+            self.write_frame = self.writer.write
         try:
             self.room = await get_registry().join(document_id, self, seat)
         except ConnectionClosingError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,7 +16,13 @@ from .models import Role
 
 
 class Connection(Protocol):
-    """What a room needs from a client connection (the consumer provides it)."""
+    """What a room needs from a client connection (the consumer provides it).
+
+    `write_frame`, if not None, sends a frame at once without awaiting anything
+    (collab.sockets); a room relaying to many members uses it instead of `send_frame`.
+    """
+
+    write_frame: Callable[[bytes], None] | None
 
     async def send_frame(self, frame: bytes) -> None: ...
 
@@ -48,8 +55,10 @@ class Member:
     joined_at: str = field(default_factory=lambda: timezone.now().isoformat(timespec="seconds"))
     messages: TokenBucket = field(init=False)
     bytes: TokenBucket = field(init=False)
+    write: Callable[[bytes], None] | None = field(init=False)
 
     def __post_init__(self):
+        self.write = getattr(self.conn, "write_frame", None)
         rate = settings.COLLAB_RATE_MESSAGES
         self.messages = TokenBucket(rate, rate * 3)
         byte_rate = settings.COLLAB_RATE_BYTES

@@ -123,6 +123,10 @@ class Room:
         self._catch_up_lock = asyncio.Lock()
         self._outbox: asyncio.Queue = asyncio.Queue(maxsize=1000)  # events for the other workers
         self.closed = False
+        # Read once: Django's settings object costs a lookup through LazyObject per
+        # attribute, and these are read for every frame sent.
+        self._max_backlog = settings.COLLAB_MAX_BACKLOG_BYTES
+        self._probe_bytes = settings.COLLAB_PROBE_BYTES
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -554,11 +558,14 @@ class Room:
             return
         member.sent += len(frame)
         try:
-            await member.conn.send_frame(frame)
+            if member.write is not None:
+                member.write(frame)
+            else:
+                await member.conn.send_frame(frame)
             backlog = member.sent - member.acked
-            if backlog > settings.COLLAB_MAX_BACKLOG_BYTES:
+            if backlog > self._max_backlog:
                 raise ClientTooSlow(f"{backlog} bytes unread")
-            if member.probe_at is None and member.sent - member.acked >= settings.COLLAB_PROBE_BYTES:
+            if member.probe_at is None and backlog >= self._probe_bytes:
                 # A sync step 1 is answered by a sync step 2: a read receipt for all before it.
                 member.probe_at = member.sent
                 await member.conn.send_frame(sync_step1(self.doc.get_state()))

@@ -416,3 +416,24 @@ async def test_connections_arriving_while_the_room_opens_take_its_rights(owner, 
     rights = await waiting
     assert rights is room.rights and rights.owner_id == owner.pk
     await registry.leave(room, first)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_connection_with_a_direct_writer_gets_relays_through_it(owner):
+    """Under `manage.py serve` a relay writes to each socket at once, without a
+    coroutine per recipient; connections without a writer are sent to as before."""
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    written: list[bytes] = []
+    direct = FakeConnection(owner.pk)
+    direct.write_frame = written.append
+    plain = FakeConnection(owner.pk)
+    registry = RoomRegistry()
+    room = await registry.join(document.id, direct, direct.seat)
+    await registry.join(document.id, plain, plain.seat)
+    await room.receive(plain, protocol.sync_update(edit("typed")))
+    await room.drain()
+    updates = [m for f in written for m in protocol.decode_frame(f) if m.step == SyncStep.UPDATE]
+    assert len(updates) == 1 and len(plain.updates()) == 1  # the echo went the usual way
+    assert direct.updates() == []
+    await registry.leave(room, direct)
+    await registry.leave(room, plain)
