@@ -3,7 +3,7 @@
 A newer clock replaces a state; a `null` state with the same clock removes it
 (that is how a removal is announced without a clock of its own). States not
 renewed within `timeout` seconds are dropped, as browsers drop them: the clients
-renew theirs every 15 s.
+renew theirs every 15 s, and look for outdated states every `timeout / 10`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class AwarenessStates:
         self.clock = clock
         self.entries: dict[int, AwarenessEntry] = {}  # removed clients keep their last clock
         self.seen: dict[int, float] = {}
+        self._next_expiry = 0.0  # walking every state on every tick is wasted work
 
     def apply(self, entries: Iterable[AwarenessEntry]) -> list[AwarenessEntry]:
         """Merge entries; return those that changed what we know."""
@@ -52,8 +53,15 @@ class AwarenessStates:
         return removed
 
     def expire(self) -> list[AwarenessEntry]:
-        """Drop states not renewed within the timeout; return their removals."""
-        deadline = self.clock() - self.timeout
+        """Drop states not renewed within the timeout; return their removals.
+
+        Looks at most every `timeout / 10` seconds, as y-protocols does.
+        """
+        now = self.clock()
+        if now < self._next_expiry:
+            return []
+        self._next_expiry = now + self.timeout / 10
+        deadline = now - self.timeout
         stale = [cid for cid, entry in self.entries.items() if not entry.removed and self.seen[cid] < deadline]
         return self.remove(stale)
 

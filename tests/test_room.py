@@ -116,8 +116,14 @@ def test_awareness_follows_the_clock_rule_and_expires():
     assert states.apply([AwarenessEntry(1, 2, "null")])  # removal at the same clock
     assert states.current() == []
     states.apply([AwarenessEntry(2, 1, "{}")])
+    now[0] = 2.5
+    states.apply([AwarenessEntry(3, 1, "{}")])
     now[0] = 31
     assert [e.client_id for e in states.expire()] == [2]
+    now[0] = 33  # 3 is outdated now, but states are looked at every timeout / 10
+    assert states.expire() == []
+    now[0] = 34
+    assert [e.client_id for e in states.expire()] == [3]
     assert states.current() == []
 
 
