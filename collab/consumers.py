@@ -47,13 +47,16 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
         tokens = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("share", [])
-        seat = await database_sync_to_async(seat_for)(
-            user=self.scope.get("user"),
-            session=self.scope.get("session"),
-            document_id=document_id,
-            extra_tokens=tokens,
-            rights=await get_registry().current_rights(document_id),  # no queries when the room is open here
-        )
+        rights = await get_registry().current_rights(document_id)  # no queries when the room is open here
+        seat = None
+        if rights is not None:  # the document exists
+            seat = await database_sync_to_async(seat_for)(
+                user=self.scope.get("user"),
+                session=self.scope.get("session"),
+                document_id=document_id,
+                extra_tokens=tokens,
+                rights=rights,
+            )
         if seat is None:
             await self.close()  # before accept: the handshake is refused with HTTP 403
             return

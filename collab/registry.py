@@ -25,6 +25,7 @@ class RoomRegistry:
     def __init__(self):
         self.rooms: dict[str, Room] = {}
         self._opening: dict[str, asyncio.Future] = {}
+        self._loading_rights: dict[str, asyncio.Future] = {}
         self._closing: dict[str, asyncio.Task] = {}
         self._ticker: asyncio.Task | None = None
         self.connections_of: Counter[str] = Counter()  # open connections per person (collab.access.Principal.key)
@@ -57,16 +58,25 @@ class RoomRegistry:
         return room.rights if room is not None and not room.closed else None
 
     async def current_rights(self, document_id):
-        """`open_rights`, after waiting for the room if it is being opened.
+        """The document's rights for a new connection; None if it does not exist.
 
-        Clients of a document tend to connect together (a reconnect after a restart,
-        say): all but the first take the rights that room loads instead of loading
-        them again each.
+        The open room's if there is one (kept current by the ticker), after waiting
+        for it if it is being opened; else loaded once for every connection asking
+        meanwhile. Clients of a document tend to connect together (a reconnect after
+        a restart, say): they share one load instead of each making its own.
         """
-        opening = self._opening.get(str(document_id))
+        document_id = str(document_id)
+        opening = self._opening.get(document_id)
         if opening is not None:
             await asyncio.shield(opening)
-        return self.open_rights(document_id)
+        rights = self.open_rights(document_id)
+        if rights is not None:
+            return rights
+        loading = self._loading_rights.get(document_id)
+        if loading is None:
+            loading = self._loading_rights[document_id] = asyncio.ensure_future(db.run(access.load_rights, document_id))
+            loading.add_done_callback(lambda _: self._loading_rights.pop(document_id, None))
+        return await asyncio.shield(loading)
 
     async def leave(self, room: Room, conn: Connection) -> None:
         member = await room.leave(conn)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from channels.db import database_sync_to_async
 from pycrdt import Doc, Text
 
-from collab import persistence, protocol
+from collab import access, persistence, protocol
 from collab.access import Principal
 from collab.awareness import AwarenessStates
 from collab.identity import identity_for
@@ -397,12 +398,19 @@ async def test_other_workers_are_told_before_the_local_clients_are_sent_to(owner
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_connections_arriving_while_the_room_opens_take_its_rights(owner, monkeypatch):
+async def test_connections_arriving_together_share_one_load_of_the_rights(owner, monkeypatch):
     from collab.room import Room
 
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
     registry = RoomRegistry()
-    assert await registry.current_rights(document.id) is None  # not open here: the caller loads them
+    loads = []
+    load_rights = access.load_rights
+    monkeypatch.setattr(access, "load_rights", lambda *args: loads.append(args) or load_rights(*args))
+    together = await asyncio.gather(*(registry.current_rights(document.id) for _ in range(5)))
+    assert len(loads) == 1 and all(rights == together[0] for rights in together)  # one load for all
+    assert together[0].owner_id == owner.pk
+    assert await registry.current_rights(uuid.uuid4()) is None  # no such document
+    loads.clear()
     release = asyncio.Event()
     start = Room.start
 
@@ -421,6 +429,7 @@ async def test_connections_arriving_while_the_room_opens_take_its_rights(owner, 
     room = await joining
     rights = await waiting
     assert rights is room.rights and rights.owner_id == owner.pk
+    assert len(loads) == 1  # the room's own load only
     await registry.leave(room, first)
 
 
