@@ -6,11 +6,11 @@ import logging
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from . import db
 from .exceptions import CloseCode, ConnectionClosingError, MessageTooLarge, TextFrame
 from .members import seat_for
 from .registry import get_registry
@@ -50,7 +50,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         rights = await get_registry().current_rights(document_id)  # no queries when the room is open here
         seat = None
         if rights is not None:  # the document exists
-            seat = await database_sync_to_async(seat_for)(
+            seat = await db.run(
+                seat_for,
                 user=self.scope.get("user"),
                 session=self.scope.get("session"),
                 document_id=document_id,
@@ -78,10 +79,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self.close_with(CloseCode.INTERNAL, "could not open the document")
 
     async def dispatch(self, message):
-        # channels first closes stale database connections, a thread hop per message.
-        # Not needed here: the one ORM call on that thread (seat_for) goes through
-        # database_sync_to_async, which closes them itself, and the rooms' database
-        # work runs in collab.db. So keystrokes, and each handshake, skip a hop.
+        # channels first closes stale database connections on its database thread,
+        # a thread hop per message. Nothing here queries on that thread: the
+        # handshake's queries and the rooms' run in collab.db's pool, whose threads
+        # keep their connections and drop one that failed. So keystrokes, and each
+        # handshake, skip a hop.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"no handler for message type {message['type']}")

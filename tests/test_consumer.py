@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -228,3 +229,29 @@ async def test_an_unknown_websocket_path_is_refused(cookie):
     comm = WebsocketCommunicator(application, "/ws/elsewhere/", headers=[(b"origin", b"http://127.0.0.1")])
     connected, _ = await comm.connect()
     assert connected is False
+
+
+async def test_handshakes_load_their_users_side_by_side(document, owner, monkeypatch):
+    """Many clients connecting at once (a reconnect after a restart) must not queue
+    their session and user queries on one thread."""
+    import threading
+
+    from collab import middleware
+
+    both_inside = threading.Barrier(2, timeout=5)
+    load_user = middleware.load_user
+    threads = []
+
+    def load_user_together(scope):
+        threads.append(threading.current_thread().name)
+        both_inside.wait()  # breaks (and the handshake fails) if the other never gets here
+        return load_user(scope)
+
+    monkeypatch.setattr(middleware, "load_user", load_user_together)
+    cookie = await sync_to_async(session_cookie)(owner)
+    comms = [communicator(document.id, cookie) for _ in range(2)]
+    results = await asyncio.gather(*(comm.connect() for comm in comms))
+    assert [connected for connected, _ in results] == [True, True]
+    assert len(set(threads)) == 2  # two handshakes, two threads, at the same time
+    for comm in comms:
+        await comm.disconnect()
