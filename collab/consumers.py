@@ -65,6 +65,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         # Channels' session middleware inspects every outgoing message for a session
         # to save; that matters for the handshake only, so frames bypass it.
         self.send_raw = getattr(getattr(self.base_send, "__self__", None), "real_send", self.base_send)
+        self.max_message_bytes = settings.COLLAB_MAX_MESSAGE_BYTES  # once, not per frame (LazyObject lookups)
         # Under `collab serve`, frames skip ASGI altogether (collab.sockets).
         self.writer = self.scope.get("extensions", {}).get(EXTENSION)
         if self.writer is not None:
@@ -96,7 +97,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         try:
             if bytes_data is None:
                 raise TextFrame("text frames are not part of the protocol")
-            if len(bytes_data) > settings.COLLAB_MAX_MESSAGE_BYTES:
+            if len(bytes_data) > self.max_message_bytes:
                 raise MessageTooLarge(f"{len(bytes_data)} bytes")
             await room.receive(self, bytes_data)
         except ConnectionClosingError as exc:
