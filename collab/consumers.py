@@ -27,8 +27,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     room = None
     closing = False
-    writer = None
-    write_frame = None  # the writer's, for rooms (collab.members.Connection)
+    write_frame = None  # under `manage.py serve`: straight to the socket (collab.sockets)
 
     async def __call__(self, scope, receive, send):
         # channels' loop (await_many_dispatch) receives each message in a task of
@@ -67,9 +66,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.send_raw = getattr(getattr(self.base_send, "__self__", None), "real_send", self.base_send)
         self.max_message_bytes = settings.COLLAB_MAX_MESSAGE_BYTES  # once, not per frame (LazyObject lookups)
         # Under `collab serve`, frames skip ASGI altogether (collab.sockets).
-        self.writer = self.scope.get("extensions", {}).get(EXTENSION)
-        if self.writer is not None:
-            self.write_frame = self.writer.write
+        writer = self.scope.get("extensions", {}).get(EXTENSION)
+        if writer is not None:
+            self.write_frame = writer.write
         try:
             self.room = await get_registry().join(document_id, self, seat)
         except ConnectionClosingError as exc:
@@ -121,8 +120,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     # The room's view of this connection (collab.room.Connection).
 
     async def send_frame(self, frame: bytes) -> None:
-        if self.writer is not None:
-            self.writer.write(frame)
+        if self.write_frame is not None:
+            self.write_frame(frame)
         else:
             await self.send_raw({"type": "websocket.send", "bytes": frame})
 

@@ -69,21 +69,17 @@ class Member:
         return self.seat.principal
 
 
-def seat_for(*, user, session, document_id, extra_tokens=(), rights=None) -> Seat | None:
+def seat_for(*, user, session, document_id, rights, extra_tokens=()) -> Seat | None:
     """The seat of whoever opens a socket to the document, or None if they may not.
 
-    `rights`: the document's rights when an open room holds them (the room re-checks
-    the seat on join if its rights moved on meanwhile); else they are loaded.
+    `rights`: the document's, from `RoomRegistry.current_rights` (the room re-checks
+    the seat on join if its rights moved on meanwhile).
     """
     from django.contrib.auth import HASH_SESSION_KEY
 
-    from .access import SESSION_GUEST_NAME, load_rights, principal_for
+    from .access import SESSION_GUEST_NAME, principal_for
     from .identity import identity_for
 
-    if rights is None:
-        rights = load_rights(document_id)
-    if rights is None:
-        return None
     principal = principal_for(user=user, session=session, document_id=document_id, extra_tokens=extra_tokens)
     role = rights.role_of(principal)
     if role is None:

@@ -218,6 +218,7 @@ async def test_a_seat_decided_on_older_rights_is_checked_again_on_join(shared_do
     from collab.members import seat_for
 
     def seat(user, rights=None):
+        rights = rights or access.load_rights(shared_document.id)  # as the registry loads them
         return seat_for(user=user, session=None, document_id=shared_document.id, rights=rights)
 
     registry = RoomRegistry()
