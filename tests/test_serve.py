@@ -61,6 +61,33 @@ def test_start_up_objects_are_kept_out_of_full_collections():
         gc.unfreeze()
 
 
+def test_autobahn_formats_its_debug_arguments_only_when_they_are_written(monkeypatch):
+    import pprint
+
+    from autobahn import util
+    from autobahn.websocket import protocol
+
+    from collab.management.commands.serve import defer_autobahn_debug_formatting
+
+    for name in ("pformat", "hltype", "hlval"):
+        monkeypatch.setattr(protocol, name, getattr(protocol, name))  # put back afterwards
+    monkeypatch.setattr(protocol.Timings, "__str__", protocol.Timings.__str__)
+    formatted = []
+    real_pformat = pprint.pformat
+    monkeypatch.setattr(pprint, "pformat", lambda obj: formatted.append(obj) or real_pformat(obj))
+    defer_autobahn_debug_formatting()
+
+    config = [("openHandshakeTimeout", 5, "WebSocketServerFactory")] * 30
+    attrs = protocol.pformat(config)  # as _connectionMade builds its debug line
+    func = protocol.hltype(test_start_up_objects_are_kept_out_of_full_collections)
+    assert formatted == []  # nothing formatted for a line debug logging would drop
+    assert f"\n{attrs}" == "\n" + real_pformat(config) and formatted == [config]
+    assert f"{func}" == util.hltype(test_start_up_objects_are_kept_out_of_full_collections)
+    timings = protocol.Timings()
+    timings.track("onOpen")
+    assert isinstance(str(timings), str) and "onOpen" in str(timings)
+
+
 @pytest.mark.parametrize(
     ("env", "logged"),
     [

@@ -11,6 +11,7 @@ import asyncio
 import gc
 import logging
 import signal
+from functools import partial
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
@@ -43,6 +44,7 @@ class Command(BaseCommand):
         from twisted.internet import reactor  # daphne.cli has installed the asyncio reactor
 
         disable_nagle()
+        defer_autobahn_debug_formatting()
         reactor.callWhenRunning(freeze_startup_objects)
         reactor.callWhenRunning(use_loop_connections)
         reactor.callWhenRunning(install_graceful_shutdown, reactor)
@@ -92,6 +94,37 @@ def disable_nagle() -> None:
         return protocol
 
     HTTPFactory.buildProtocol = build_protocol
+
+
+class FormatLater:
+    """`fn(*args)` as text, computed only if it is written out."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __str__(self) -> str:
+        return self.fn(*self.args)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+def defer_autobahn_debug_formatting() -> None:
+    """autobahn builds the arguments of its debug lines whether or not debug is
+    logged: on every connection it pretty-prints its whole configuration and
+    styles the names of five methods: some 15 % of the worker CPU a handshake takes. Its
+    WebSocket module uses those helpers for log arguments only, so they are
+    made to format when written."""
+    import pprint
+
+    from autobahn import util
+    from autobahn.websocket import protocol
+
+    for name, fn in (("pformat", pprint.pformat), ("hltype", util.hltype), ("hlval", util.hlval)):
+        setattr(protocol, name, partial(FormatLater, fn))
+    protocol.Timings.__str__ = lambda self: pprint.pformat(self._timings)  # the one use that is not a log argument
 
 
 def freeze_startup_objects() -> None:
