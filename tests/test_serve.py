@@ -65,12 +65,19 @@ def test_autobahn_formats_its_debug_arguments_only_when_they_are_written(monkeyp
     import pprint
 
     from autobahn import util
+    from autobahn.twisted import websocket
     from autobahn.websocket import protocol
 
     from collab.management.commands.serve import defer_autobahn_debug_formatting
 
-    for name in ("pformat", "hltype", "hlval"):
-        monkeypatch.setattr(protocol, name, getattr(protocol, name))  # put back afterwards
+    for module, name in (
+        (protocol, "pformat"),
+        (protocol, "hltype"),
+        (protocol, "hlval"),
+        (websocket, "hltype"),
+        (websocket, "hlval"),
+    ):
+        monkeypatch.setattr(module, name, getattr(module, name))  # put back afterwards
     monkeypatch.setattr(protocol.Timings, "__str__", protocol.Timings.__str__)
     formatted = []
     real_pformat = pprint.pformat
@@ -83,6 +90,8 @@ def test_autobahn_formats_its_debug_arguments_only_when_they_are_written(monkeyp
     assert formatted == []  # nothing formatted for a line debug logging would drop
     assert f"\n{attrs}" == "\n" + real_pformat(config) and formatted == [config]
     assert f"{func}" == util.hltype(test_start_up_objects_are_kept_out_of_full_collections)
+    peer = websocket.hlval("tcp:127.0.0.1:5000")  # as every read of a WebSocket builds its debug line
+    assert not isinstance(peer, str) and f"{peer}" == util.hlval("tcp:127.0.0.1:5000")
     timings = protocol.Timings()
     timings.track("onOpen")
     assert isinstance(str(timings), str) and "onOpen" in str(timings)

@@ -114,16 +114,24 @@ class FormatLater:
 def defer_autobahn_debug_formatting() -> None:
     """autobahn builds the arguments of its debug lines whether or not debug is
     logged: on every connection it pretty-prints its whole configuration and
-    styles the names of five methods: some 15 % of the worker CPU a handshake takes. Its
-    WebSocket module uses those helpers for log arguments only, so they are
-    made to format when written."""
+    styles the names of several methods (some 15 % of the worker CPU a
+    handshake takes), and on every chunk a socket reads it styles a method name
+    and the peer's address. Its two WebSocket modules use those helpers for log
+    arguments only, so they are made to format when written."""
     import pprint
 
     from autobahn import util
+    from autobahn.twisted import websocket
     from autobahn.websocket import protocol
 
-    for name, fn in (("pformat", pprint.pformat), ("hltype", util.hltype), ("hlval", util.hlval)):
-        setattr(protocol, name, partial(FormatLater, fn))
+    for module, name, fn in (
+        (protocol, "pformat", pprint.pformat),
+        (protocol, "hltype", util.hltype),
+        (protocol, "hlval", util.hlval),
+        (websocket, "hltype", util.hltype),
+        (websocket, "hlval", util.hlval),
+    ):
+        setattr(module, name, partial(FormatLater, fn))
     protocol.Timings.__str__ = lambda self: pprint.pformat(self._timings)  # the one use that is not a log argument
 
 
