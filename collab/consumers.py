@@ -10,7 +10,6 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import db
 from .exceptions import CloseCode, ConnectionClosingError, MessageTooLarge, TextFrame
 from .members import seat_for
 from .registry import get_registry
@@ -49,8 +48,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         rights = await get_registry().current_rights(document_id)  # no queries when the room is open here
         seat = None
         if rights is not None:  # the document exists
-            seat = await db.run(
-                seat_for,
+            # No queries here, so no trip to the database threads: the session and
+            # user were loaded for the handshake (collab.middleware), the rights above.
+            seat = seat_for(
                 user=self.scope.get("user"),
                 session=self.scope.get("session"),
                 document_id=document_id,

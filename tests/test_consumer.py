@@ -66,6 +66,27 @@ async def test_no_message_costs_a_thread_hop_to_close_database_connections(docum
     assert await stored_text(document.id) == "typed"
 
 
+async def test_joining_an_open_room_takes_one_trip_to_the_database_threads(document, cookie, monkeypatch):
+    """The user's session and account; the rights come from the open room."""
+    from collab import db
+
+    first = await connect(document.id, cookie, "first")
+    trips = []
+    run = db.run
+
+    async def recording(fn, *args, **kwargs):
+        trips.append(fn.__name__)
+        return await run(fn, *args, **kwargs)
+
+    monkeypatch.setattr(db, "run", recording)
+    second = await connect(document.id, cookie, "second")
+    assert trips == ["get_user"]
+    second.insert(0, "both here")
+    await first.wait_for(lambda: first.value() == "both here")
+    await first.close()
+    await second.close()
+
+
 async def test_handshake_sends_sync_step1_and_answers_ours(document, cookie):
     comm = communicator(document.id, cookie)
     connected, _ = await comm.connect()
