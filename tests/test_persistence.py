@@ -131,6 +131,31 @@ def test_a_deleted_document_is_gone(document):
         persistence.read_since(document_id)
 
 
+@pytest.mark.django_db(transaction=True)  # each append its own transaction, as in a worker
+def test_an_append_moves_updated_only_when_it_is_older_than_the_granularity(document):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Document.objects.filter(pk=document.pk).update(updated=an_hour_ago)
+    persistence.append(document.id, edits("a"))
+    document.refresh_from_db()
+    moved = document.updated
+    assert moved > an_hour_ago + timedelta(minutes=59)  # edited "now" in the document list
+    persistence.append(document.id, edits("b"))
+    document.refresh_from_db()
+    assert document.updated == moved  # a keystroke seconds later leaves the row's indexed columns alone
+    assert document.last_seq == 2
+    Document.objects.filter(pk=document.pk).update(
+        updated=moved - timedelta(seconds=persistence.UPDATED_EVERY_SECONDS + 1)
+    )
+    persistence.append(document.id, edits("c"))
+    document.refresh_from_db()
+    assert document.updated > moved
+    assert document.updated - moved < timedelta(minutes=1)
+
+
 def test_last_seqs_reads_many_documents_at_once(document, owner):
     other = Document.objects.create(owner=owner)
     persistence.append(document.id, edits("a", "b"))
