@@ -156,6 +156,21 @@ def test_an_append_moves_updated_only_when_it_is_older_than_the_granularity(docu
     assert document.updated - moved < timedelta(minutes=1)
 
 
+def test_one_document_appends_without_the_multi_document_lock_step(document, owner):
+    from django.db import connection
+
+    single, params = persistence.append_statement([(str(document.id), edits("a", "b"), [owner.pk, None])])
+    several, _ = persistence.append_statement([(str(document.id), edits("c"), [None]), ("x", edits("d"), [None])])
+    assert "FOR UPDATE" not in single and "FOR UPDATE" in several
+    assert params[:3] == [2, str(document.id), 2]
+    if connection.vendor == "postgresql":  # the statement itself, numbering as the batch form does
+        assert persistence.append(document.id, edits("a", "b"), [owner.pk, None]) == 1
+        assert persistence.append(document.id, edits("c"), [None]) == 3
+        rows = list(DocumentUpdate.objects.filter(document=document).order_by("seq").values_list("seq", "author_id"))
+        assert rows == [(1, owner.pk), (2, None), (3, None)]
+        assert persistence.document_text(document.id) == "abc"
+
+
 def test_last_seqs_reads_many_documents_at_once(document, owner):
     other = Document.objects.create(owner=owner)
     persistence.append(document.id, edits("a", "b"))
