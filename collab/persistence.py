@@ -165,10 +165,10 @@ def append_statement(batch: list[tuple[str, list[bytes], list[int | None]]]) -> 
         document_id, updates, authors = batch[0]
         rows = ", ".join(["(%s::int, %s::bytea, %s::int)"] * len(updates))
         sql = (
-            f"WITH docs AS (UPDATE {DOCUMENTS} d SET last_seq = d.last_seq + %s, {_MOVE_UPDATED} "
-            "WHERE d.id = %s RETURNING d.id, d.last_seq) "
+            f"WITH docs AS (UPDATE {DOCUMENTS} d SET last_seq = d.last_seq + %s::int, {_MOVE_UPDATED} "
+            "WHERE d.id = %s::uuid RETURNING d.id, d.last_seq) "
             f"INSERT INTO {UPDATES} (document_id, seq, data, author_id, created) "
-            f"SELECT docs.id, docs.last_seq - %s + v.i, v.data, v.author, now() FROM docs, (VALUES {rows}) "
+            f"SELECT docs.id, docs.last_seq - %s::int + v.i, v.data, v.author, now() FROM docs, (VALUES {rows}) "
             "AS v(i, data, author) RETURNING document_id, seq"
         )
         params = [len(updates), str(document_id), len(updates)]
