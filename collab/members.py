@@ -55,10 +55,8 @@ class Member:
     joined_at: str = field(default_factory=lambda: timezone.now().isoformat(timespec="seconds"))
     messages: TokenBucket = field(init=False)
     bytes: TokenBucket = field(init=False)
-    write: Callable[[bytes], None] | None = field(init=False)
 
     def __post_init__(self):
-        self.write = getattr(self.conn, "write_frame", None)
         rate = settings.COLLAB_RATE_MESSAGES
         self.messages = TokenBucket(rate, rate * 3)
         byte_rate = settings.COLLAB_RATE_BYTES

@@ -366,9 +366,7 @@ class Room:
         if changes:
             # One frame for the whole batch, encoded once: under load a group commit
             # holds several clients' updates, and every frame costs each recipient.
-            frame = sync_update(changes[0] if len(changes) == 1 else merge_updates(*changes))
-            for member in list(self.members.values()):
-                await self._send(member, frame)
+            await self._send_all(sync_update(changes[0] if len(changes) == 1 else merge_updates(*changes)))
 
     async def _group_send(self, event) -> None:
         """Queue an event for the other workers; the sender task sends them in order.
@@ -558,8 +556,8 @@ class Room:
             return
         member.sent += len(frame)
         try:
-            if member.write is not None:
-                member.write(frame)
+            if member.conn.write_frame is not None:
+                member.conn.write_frame(frame)
             else:
                 await member.conn.send_frame(frame)
             backlog = member.sent - member.acked

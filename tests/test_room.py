@@ -23,6 +23,8 @@ pytestmark = pytest.mark.usefixtures("fresh_channel_layer")
 
 
 class FakeConnection:
+    write_frame = None  # sent to through `send_frame`, as under a server without collab.sockets
+
     def __init__(self, user_id=None, role=Role.OWNER, on_frame=None):
         self.seat = Seat(Principal(user_id=user_id), Role(role), identity_for(key=f"user:{user_id}"))
         self.frames: list[bytes] = []
@@ -436,8 +438,8 @@ async def test_connections_arriving_together_share_one_load_of_the_rights(owner,
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_connection_with_a_direct_writer_gets_relays_through_it(owner):
-    """Under `manage.py serve` a relay writes to each socket at once, without a
-    coroutine per recipient; connections without a writer are sent to as before."""
+    """Under `manage.py serve` a relay writes to each socket at once, without awaiting
+    the connection; connections without a writer are sent to as before."""
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
     written: list[bytes] = []
     direct = FakeConnection(owner.pk)
