@@ -1,4 +1,10 @@
-"""Real daphne processes on loopback for tests: started by us, stopped by PID."""
+"""Real daphne processes on loopback for tests: started by us, stopped by PID.
+
+Each server runs in a session of its own, as a service does. Linux's autogroup
+scheduling shares CPU time between sessions first: in the starter's session a
+worker would be weighed together with, and preempted by, whatever else runs
+there (the benchmarks' load generator).
+"""
 
 from __future__ import annotations
 
@@ -62,6 +68,7 @@ class Server:
             pass_fds=(fd,),
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -118,6 +125,7 @@ class RedisServer:
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

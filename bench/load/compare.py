@@ -386,9 +386,10 @@ class NodeDeployment(Deployment):
                 env["REDIS_PORT"] = str(self.redis.port)
             log = LOGS / f"{self.label}-p{i + 1}-{port}.log"
             with open(log, "ab") as out:
+                # A session of its own, like collab's workers (see tests/servers.py).
                 proc = subprocess.Popen(
                     ["node", str(LOAD / "servers" / self.SCRIPTS[self.base])],
-                    cwd=BENCH, env=env, stdout=out, stderr=subprocess.STDOUT,
+                    cwd=BENCH, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                 )  # fmt: skip
             self.procs.append(proc)
             self.ports.append(port)
@@ -439,6 +440,7 @@ class Generator:
         self.proc = subprocess.Popen(
             ["node", str(LOAD / "generator.mjs")],
             cwd=BENCH, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1,
+            start_new_session=True,
         )  # fmt: skip
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
