@@ -48,17 +48,21 @@ async def test_websocket_connections_get_a_frame_writer_and_http_ones_do_not():
     assert EXTENSION not in scopes[1].get("extensions", {})
 
 
-def test_start_up_objects_are_kept_out_of_full_collections():
+def test_start_up_objects_are_kept_out_of_full_collections_and_young_ones_collected_less_often():
     import gc
 
-    from collab.management.commands.serve import freeze_startup_objects
+    from collab.management.commands.serve import YOUNG_COLLECTION_THRESHOLD, tune_garbage_collection
 
     assert gc.get_freeze_count() == 0
+    threshold = gc.get_threshold()
     try:
-        freeze_startup_objects()
+        tune_garbage_collection()
         assert gc.get_freeze_count() > 10_000  # Django, the app and the test run so far
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, *threshold[1:])
+        assert YOUNG_COLLECTION_THRESHOLD > threshold[0]
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 def test_autobahn_formats_its_debug_arguments_only_when_they_are_written(monkeypatch):
@@ -86,10 +90,10 @@ def test_autobahn_formats_its_debug_arguments_only_when_they_are_written(monkeyp
 
     config = [("openHandshakeTimeout", 5, "WebSocketServerFactory")] * 30
     attrs = protocol.pformat(config)  # as _connectionMade builds its debug line
-    func = protocol.hltype(test_start_up_objects_are_kept_out_of_full_collections)
+    func = protocol.hltype(test_daphne_serves_pages_static_files_and_health)
     assert formatted == []  # nothing formatted for a line debug logging would drop
     assert f"\n{attrs}" == "\n" + real_pformat(config) and formatted == [config]
-    assert f"{func}" == util.hltype(test_start_up_objects_are_kept_out_of_full_collections)
+    assert f"{func}" == util.hltype(test_daphne_serves_pages_static_files_and_health)
     peer = websocket.hlval("tcp:127.0.0.1:5000")  # as every read of a WebSocket builds its debug line
     assert not isinstance(peer, str) and f"{peer}" == util.hlval("tcp:127.0.0.1:5000")
     timings = protocol.Timings()
