@@ -659,9 +659,12 @@ def with_deployment(kind: str, sc: str, label: str, key, out: Outcome, args, con
 
 
 def run_all(args) -> Outcome:
+    """Every server through one scenario, then the next: the machine's speed drifts
+    over a run (the same generator work varied by a third within minutes), so the
+    figures a ratio compares are taken minutes, not a whole run, apart."""
     out = Outcome()
-    for kind in args.servers:
-        for sc in args.scenarios:
+    for sc in args.scenarios:
+        for kind in args.servers:
             if sc == "S" and not kind.startswith("collab"):
                 continue
             print(f"[{time.strftime('%H:%M:%S')}] {kind}: scenario {sc}", flush=True)
