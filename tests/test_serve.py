@@ -149,3 +149,49 @@ async def test_a_stop_signal_is_not_lost_when_the_loop_has_not_drained_its_wakeu
         signal.set_wakeup_fd(saved_wakeup)
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+def test_nagle_is_off_on_accepted_connections_and_the_channel_keeps_no_closure(monkeypatch):
+    from daphne.http_protocol import HTTPFactory
+    from twisted.internet.testing import StringTransport
+
+    from collab.management.commands.serve import disable_nagle
+
+    monkeypatch.setattr(HTTPFactory, "buildProtocol", HTTPFactory.buildProtocol)  # put back afterwards
+
+    class Transport(StringTransport):
+        nodelay = False
+
+        def setTcpNoDelay(self, enabled):
+            self.nodelay = enabled
+
+    disable_nagle()
+    protocol = HTTPFactory(server=None).buildProtocol(("127.0.0.1", 5000))
+    channel = getattr(protocol, "_channel", protocol)
+    transport = Transport()
+    protocol.makeConnection(transport)
+    try:
+        assert transport.nodelay is True
+        # An instance attribute holding a closure over the channel would be a reference
+        # cycle: the channel and all it holds could then only go in a full collection.
+        assert "connectionMade" not in vars(channel)
+    finally:
+        channel.setTimeout(None)
+
+
+def test_the_http_request_of_an_upgraded_connection_is_let_go():
+    from types import SimpleNamespace
+
+    from twisted.web.http import HTTPChannel
+
+    from collab.management.commands.serve import release_upgraded_request
+
+    channel = HTTPChannel()
+    upgraded = SimpleNamespace(channel=channel, transport=None)  # daphne took its transport
+    plain = SimpleNamespace(channel=channel, transport=object())
+    channel.requests = [upgraded, plain]
+    release_upgraded_request(upgraded)
+    release_upgraded_request(plain)
+    assert channel.requests == [plain]
+    release_upgraded_request(SimpleNamespace(channel=None, transport=None))  # nothing to do
+    assert channel.requests == [plain]

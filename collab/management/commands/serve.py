@@ -66,6 +66,29 @@ class CollabServer(Server):
             scope.setdefault("extensions", {})[EXTENSION] = FrameWriter(protocol)
         return super().create_application(protocol, scope)
 
+    def protocol_disconnected(self, protocol):
+        super().protocol_disconnected(protocol)
+        release_upgraded_request(protocol)
+
+
+def release_upgraded_request(request) -> None:
+    """Let go of the HTTP request a WebSocket connection was upgraded from.
+
+    daphne hands the socket to its WebSocket protocol and reports the request
+    disconnected, but Twisted's channel keeps the request, which never finishes,
+    in its queue for the connection's lifetime: its headers, body and addresses,
+    some 23 objects per connection that every full pass of the garbage collector
+    walks (1,000 connections: 133,000 tracked objects, 110,000 without them).
+    """
+    channel = getattr(request, "channel", None)
+    if getattr(request, "transport", True) is not None or channel is None:
+        return  # not upgraded: Twisted finishes it as usual
+    queue = getattr(channel, "requests", [])
+    for i, queued in enumerate(queue):
+        if queued is request:
+            del queue[i]
+            return
+
 
 class CollabCommandLine(CommandLineInterface):
     server_class = CollabServer
@@ -85,6 +108,7 @@ def disable_nagle() -> None:
         connection_made = channel.connectionMade
 
         def with_nodelay():
+            del channel.connectionMade  # this closure and the channel refer to each other
             connection_made()
             set_nodelay = getattr(channel.transport, "setTcpNoDelay", None)
             if set_nodelay is not None:
