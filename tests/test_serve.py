@@ -173,7 +173,7 @@ def test_nagle_is_off_on_accepted_connections_and_the_channel_keeps_no_closure(m
     try:
         assert transport.nodelay is True
         # An instance attribute holding a closure over the channel would be a reference
-        # cycle: the channel and all it holds could then only go in a full collection.
+        # cycle: the channel and all it holds could only go when the collector finds it.
         assert "connectionMade" not in vars(channel)
     finally:
         channel.setTimeout(None)

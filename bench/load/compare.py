@@ -660,7 +660,7 @@ def with_deployment(kind: str, sc: str, label: str, key, out: Outcome, args, con
 
 def run_all(args) -> Outcome:
     """Every server through one scenario, then the next: the machine's speed drifts
-    over a run (the same generator work varied by a third within minutes), so the
+    over a run (the same generator work took a third more or less CPU within minutes), so the
     figures a ratio compares are taken minutes, not a whole run, apart."""
     out = Outcome()
     for sc in args.scenarios:

@@ -161,11 +161,12 @@ def defer_autobahn_debug_formatting() -> None:
 
 # Objects allocated, net, between two young collections (Python's default: 700).
 # Every connection holds about a hundred tracked objects (daphne's, autobahn's,
-# Twisted's, the consumer's) and each handshake leaves as many again in reference
-# cycles. At 700 they outlive two young collections and are promoted to the
-# oldest generation, whose collections walk every connection: at 3,000
-# connections eight full passes of 150-400 ms each, three of them in the first
-# second of editing. With more room they mostly die young.
+# Twisted's, the consumer's), and handshakes and closed connections leave dozens
+# more each in reference cycles. At 700 they outlive two young collections and
+# are promoted to the oldest generation, whose collections walk every
+# connection: at 3,000 connections eight full passes of up to 400 ms (1.6-1.7 s
+# in all), three of them in the first second of editing. With more room they
+# mostly die young: one such pass.
 YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
