@@ -41,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.postgres import ready_wal_segments, recreate_database  # noqa: E402
 from bench.procstats import cpu_used, machine_busy, postgres_cpu, proc_sample  # noqa: E402
 from bench.workers import logged_lines, start_workers, stop_workers  # noqa: E402
 
@@ -48,6 +49,7 @@ DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/collab_bench"
 SERVER_ENV = {"LOG_LEVEL": "WARNING"}  # keeps the worker logs small; warnings are what we look for
 JOIN_CLIENTS = 10  # most clients the join scenario has open at once, with margin
 LOOPBACK = {"127.0.0.1", "localhost", "::1", ""}
+database_note = ""  # what bench.postgres found and did, for the report
 
 CONNECT_TIMEOUT = 30.0  # seconds for one client to connect and sync
 CONNECT_CONCURRENCY = 10  # clients connecting at once: a burst of 100 handshakes is not what we measure
@@ -106,15 +108,12 @@ def reset_database(url: str) -> str:
         return f"sqlite:///{path}"
     if config.get("HOST") not in LOOPBACK:
         raise SystemExit(f"refusing a database on {config['HOST']!r}: the bench runs on 127.0.0.1 only")
-    import psycopg
-    from psycopg import sql
-
+    global database_note
     params = {k: config[K] for k, K in (("user", "USER"), ("password", "PASSWORD"), ("host", "HOST")) if config.get(K)}
     if config.get("PORT"):
         params["port"] = config["PORT"]
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    recreate_database(name, **params)
+    database_note = ready_wal_segments(**params)  # a measurement must not pay for a new cluster's first files
     return url
 
 
@@ -690,7 +689,7 @@ def main(argv=None) -> None:
         f"- command: `{command}`",
         f"- code: {code_version()}",
         f"- machine: {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}",
-        f"- database: {database_url.split('@')[-1]}",
+        f"- database: {database_url.split('@')[-1]}" + (f"; {database_note}" if database_note else ""),
         f"- load: {args.rooms} rooms x {args.clients} clients, {args.rate:g} edits/s each for {args.duration:g} s;"
         f" {args.procs} generator process(es)",
     ]

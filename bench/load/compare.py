@@ -57,11 +57,13 @@ RESULTS = BENCH / "results"
 LOGS = RESULTS / "logs"
 sys.path.insert(0, str(ROOT))
 
+from bench.postgres import ready_wal_segments, recreate_database  # noqa: E402
 from bench.procstats import cpu_used, machine_busy, postgres_cpu, proc_sample  # noqa: E402
 from bench.workers import logged_lines, start_workers, stop_workers  # noqa: E402
 
 DATABASE_NAME = "collab_load"
 DATABASE_URL = f"postgres://root@127.0.0.1:5432/{DATABASE_NAME}"
+POSTGRES = {"user": "root", "host": "127.0.0.1", "port": 5432}
 SERVER_KINDS = ["collab", "collab-2w", "hocuspocus", "hocuspocus-redis", "y-websocket"]
 SCENARIOS = ["A", "B", "C", "D", "E", "S"]
 # collab's limits raised for a benchmark whose clients are all one account; nothing else changed.
@@ -228,13 +230,14 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 10) -> None:
 
 
 def reset_database() -> None:
-    """Drop and recreate collab_load on the local PostgreSQL, then migrate it."""
-    import psycopg
-    from psycopg import sql
+    """Drop and recreate collab_load on the local PostgreSQL, then migrate it.
 
-    with psycopg.connect(dbname="postgres", user="root", host="127.0.0.1", port=5432, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE_NAME)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
+    WAL segments are made ready first (see bench.postgres): a measurement must
+    not pay for a new cluster's first files.
+    """
+    global postgres_wal
+    recreate_database(DATABASE_NAME, **POSTGRES)
+    postgres_wal = ready_wal_segments(**POSTGRES)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ["SECRET_KEY"] = os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50)
     os.environ["DEBUG"] = "0"
@@ -788,6 +791,7 @@ def report(args, out: Outcome, started: datetime.datetime, wall: float) -> str:
         f"Node {node_version()}; load average at the start {start_load}",
         f"- packages: {package_versions()}",
         *code_lines(out),
+        *([f"- {postgres_wal}"] if postgres_wal else []),
         "- every figure below was measured in this one run, on 127.0.0.1. The machine is shared: "
         '"other CPU" is what processes outside the bench used meanwhile.',
         "",
@@ -1115,6 +1119,7 @@ def ensure_node_modules() -> None:
 
 
 start_load = ""
+postgres_wal = ""  # what bench.postgres found and did, for the report
 
 
 def main(argv=None) -> int:
