@@ -57,6 +57,7 @@ RESULTS = BENCH / "results"
 LOGS = RESULTS / "logs"
 sys.path.insert(0, str(ROOT))
 
+from bench.diskprobe import FlushProbe  # noqa: E402
 from bench.postgres import ready_wal_segments, recreate_database  # noqa: E402
 from bench.procstats import cpu_used, machine_busy, postgres_cpu, proc_sample  # noqa: E402
 from bench.workers import logged_lines, start_workers, stop_workers  # noqa: E402
@@ -520,12 +521,14 @@ def run_load(dep: Deployment, args, label: str, rooms: int, per_room: int, rate:
         gen.expect("ready", 120)
         gen.go()
         connected = gen.expect("connected", 60 + rooms * per_room * 0.2)
+        probe = FlushProbe(RESULTS).start()
         s0 = dep.sample()
         gen.go()
         gen.expect("edited", duration + 120)
         gen.go()
         settled = gen.expect("settled", args.plan.settle_s + 120)
         s1 = dep.sample()
+        disk = probe.stop()
         gen.go()
         result = gen.expect("result", 120)
     finally:
@@ -542,6 +545,7 @@ def run_load(dep: Deployment, args, label: str, rooms: int, per_room: int, rate:
         "other_cpu": max(0.0, cpu["busy"] - cpu["app"] - cpu["redis"] - cpu["pg"] - gen_cpu),
         "other_processes": [f"{name} {cpu_s:.1f} s" for name, cpu_s in others[:5]],
         "machine_pct": 100 * cpu["busy"] / cpu["wall"] / (os.cpu_count() or 1) if cpu["wall"] else None,
+        "disk": disk,
     }
 
 
@@ -809,6 +813,7 @@ def report(args, out: Outcome, started: datetime.datetime, wall: float) -> str:
     lines += ratio_table(args, res)
     lines += generator_table(args, res)
     lines += others_table(args, res)
+    lines += disk_table(args, res)
     if out.errors or out.problems:
         lines.extend(["## Errors and server log lines", ""])
         for (s, sc), err in out.errors.items():
@@ -1016,14 +1021,22 @@ def ratio_table(args, res) -> list[str]:
     return lines + [""]
 
 
+def measurements(res):
+    """(server, scenario or E step, its figures) for every load measured: A, B, S and each step of E."""
+    for (s, sc), r in res.items():
+        if sc == "E":
+            yield from ((s, f"E {st['n']}", st["result"]) for st in r["steps"] if st.get("result"))
+        else:
+            yield s, sc, r
+
+
 def others_table(args, res) -> list[str]:
     """Who else used the machine during each measurement (it is shared)."""
-    rows = []
-    for (s, sc), r in res.items():
-        items = [(f"E {st['n']}", st["result"]) for st in r["steps"] if st.get("result")] if sc == "E" else [(sc, r)]
-        for name, x in items:
-            if "other_processes" in x and (x["other_cpu"] >= 1 or x["other_processes"]):
-                rows.append(row(s, name, f"{x['other_cpu']:.1f}", ", ".join(x["other_processes"]) or "–"))
+    rows = [
+        row(s, name, f"{x['other_cpu']:.1f}", ", ".join(x["other_processes"]) or "–")
+        for s, name, x in measurements(res)
+        if "other_processes" in x and (x["other_cpu"] >= 1 or x["other_processes"])
+    ]
     if not rows:
         return []
     lines = [
@@ -1034,6 +1047,27 @@ def others_table(args, res) -> list[str]:
         "",
     ]
     lines += header("server", "scenario", "other CPU s", "largest other processes")
+    return lines + rows + [""]
+
+
+def disk_table(args, res) -> list[str]:
+    """What the disk's flushes took during each measurement (bench.diskprobe)."""
+    rows = [
+        row(s, name, d["count"], fmt_ms(d["p50"]), fmt_ms(d["p99"]), fmt_ms(d["max"]), d["slow"])
+        for s, name, x in measurements(res)
+        if (d := x.get("disk") or {}).get("count")
+    ]
+    if not rows:
+        return []
+    lines = [
+        "## The disk's flushes during the edit phases",
+        "",
+        "A 4 KiB write flushed with `fdatasync` 20 times a second beside each measurement (bench.diskprobe), "
+        "in bench/results: on the machines measured here, the disk that holds PostgreSQL's WAL. collab's "
+        "relays wait for such a flush; the Node servers' do not.",
+        "",
+    ]
+    lines += header("server", "scenario", "flushes", "p50 ms", "p99 ms", "max ms", "≥ 50 ms")
     return lines + rows + [""]
 
 
