@@ -42,16 +42,16 @@ def ready_wal_segments(segments: int = SEGMENTS_AHEAD, **params) -> str:
     and says so.
     """
     with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
-        ready = conn.execute(_READY).fetchone()[0]
-        if ready >= segments:
-            return f"PostgreSQL WAL: {ready} segments ready ahead"
         try:
+            ready = conn.execute(_READY).fetchone()[0]
+            if ready >= segments:
+                return f"PostgreSQL WAL: {ready} segments ready ahead"
             for _ in range(segments + 1):
                 # A switch with nothing written since the last one does nothing.
                 conn.execute("SELECT pg_logical_emit_message(false, 'bench', 'ready')")
                 conn.execute("SELECT pg_switch_wal()")
             conn.execute("CHECKPOINT")
+            after = conn.execute(_READY).fetchone()[0]
         except psycopg.errors.InsufficientPrivilege as exc:
-            return f"PostgreSQL WAL: {ready} segments ready ahead; could not make more ({exc})"
-        after = conn.execute(_READY).fetchone()[0]
+            return f"PostgreSQL WAL: segments not checked or made ready ({exc.diag.message_primary})"
         return f"PostgreSQL WAL: {ready} segments were ready ahead, {after} after recycling"
