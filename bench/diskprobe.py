@@ -2,9 +2,9 @@
 
 collab commits every update before relaying it, so a relay waits for
 PostgreSQL's WAL flush, and a disk whose flushes stall holds up every relay
-meanwhile. The virtual disks the bench runs on have periods when a flush that
-usually takes 0.3 ms takes 100-300 ms; the Node servers, which write nothing
-before relaying, do not see them. This probe flushes a small write a few times
+meanwhile. The virtual disks the bench has run on have spells when a flush
+that usually takes 0.3 ms takes 100-400 ms; the Node servers, which write
+nothing before relaying, do not see them. This probe flushes a small write a few times
 a second while a scenario runs, so that each result says what the disk did
 meanwhile. Its file is written whole before the first flush: a flush then
 carries data only, as PostgreSQL's WAL flushes do.
@@ -39,7 +39,7 @@ class FlushProbe:
         return self
 
     def stop(self) -> dict:
-        """Stop; return the flush count and p50, p99 and max in ms, and how many took 50 ms or more."""
+        """Stop (again: no harm); return the flush count, p50, p99 and max in ms, and how many took 50 ms or more."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

@@ -517,11 +517,12 @@ def run_load(dep: Deployment, args, label: str, rooms: int, per_room: int, rate:
     config = base_config(dep, args, "load", dep.rooms(rooms, label), per_room)
     config.update(rate=rate, durationS=duration, closedLoop=closed_loop, maxRate=max_rate)
     gen = Generator(config, label)
+    probe = FlushProbe(RESULTS)
     try:
         gen.expect("ready", 120)
         gen.go()
         connected = gen.expect("connected", 60 + rooms * per_room * 0.2)
-        probe = FlushProbe(RESULTS).start()
+        probe.start()
         s0 = dep.sample()
         gen.go()
         gen.expect("edited", duration + 120)
@@ -532,6 +533,7 @@ def run_load(dep: Deployment, args, label: str, rooms: int, per_room: int, rate:
         gen.go()
         result = gen.expect("result", 120)
     finally:
+        probe.stop()  # also when the scenario failed: no flushing through the next one
         gen.close()
     gen_cpu = settled["cpu"] - connected["cpu"]  # every generator process, over the same interval
     cpu = cpu_between(s0, s1)
