@@ -37,7 +37,6 @@ import os
 import platform
 import queue
 import re
-import secrets
 import shlex
 import signal
 import socket
@@ -60,11 +59,12 @@ sys.path.insert(0, str(ROOT))
 from bench.diskprobe import FlushProbe  # noqa: E402
 from bench.postgres import ready_wal_segments, recreate_database  # noqa: E402
 from bench.procstats import cpu_used, machine_busy, postgres_cpu, proc_sample  # noqa: E402
+from bench.run import setup_django  # noqa: E402
 from bench.workers import logged_lines, start_workers, stop_workers  # noqa: E402
 
 DATABASE_NAME = "collab_load"
-DATABASE_URL = f"postgres://root@127.0.0.1:5432/{DATABASE_NAME}"
 POSTGRES = {"user": "root", "host": "127.0.0.1", "port": 5432}
+DATABASE_URL = "postgres://{user}@{host}:{port}/".format(**POSTGRES) + DATABASE_NAME
 SERVER_KINDS = ["collab", "collab-2w", "hocuspocus", "hocuspocus-redis", "y-websocket"]
 SCENARIOS = ["A", "B", "C", "D", "E", "S"]
 # collab's limits raised for a benchmark whose clients are all one account; nothing else changed.
@@ -239,17 +239,8 @@ def reset_database() -> None:
     global postgres_wal
     recreate_database(DATABASE_NAME, **POSTGRES)
     postgres_wal = ready_wal_segments(**POSTGRES)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["SECRET_KEY"] = os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50)
-    os.environ["DEBUG"] = "0"
-    os.environ["DATABASE_URL"] = DATABASE_URL
-    os.environ["REDIS_URL"] = ""
     os.environ["LOG_LEVEL"] = "WARNING"
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+    setup_django(DATABASE_URL)
 
 
 _cookie: str | None = None
