@@ -9,8 +9,9 @@ reconnects, e.g. after a database restart.
 A group commit is on every keystroke's path. Through a thread it also waits for
 the thread to wake and, under load, for the event loop's thread to let go of
 the GIL: on PostgreSQL, where `use_loop_connections()` was called (`manage.py
-serve` does), appends go over psycopg's async connections on the loop itself,
-and appends from several rooms share a statement when they have to wait.
+serve` does), appends go over connections driven by the loop itself
+(`collab.pgconn`), and appends from several rooms share a statement when they
+have to wait.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from django.conf import settings
 from django.db import connection
 
 from . import persistence
+from .pgconn import PgConnection
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def shutdown() -> None:
 
 
 class LoopConnections:
-    """Appends of all rooms of an event loop, over up to `size` psycopg AsyncConnections.
+    """Appends of all rooms of an event loop, over up to `size` connections (`PgConnection`).
 
     Up to `size` statements run at once; appends that arrive meanwhile wait and go
     together into the next one (one transaction for several documents), so under
@@ -86,8 +88,9 @@ class LoopConnections:
     a statement of its own at once. The connections are opened as the loop starts.
     """
 
-    def __init__(self, params: dict, size: int):
+    def __init__(self, params: dict, size: int, *, prepare: bool = True):
         self.params = params
+        self.prepare = prepare
         self.size = size
         self.idle: list = []
         self.running = 0
@@ -147,7 +150,7 @@ class LoopConnections:
             self._start()
 
     async def _run(self, fn, *args):
-        conn = self.idle.pop() if self.idle else await self._connect()
+        conn = await self._take()
         try:
             result = await fn(conn, *args)
         except BaseException:
@@ -155,6 +158,15 @@ class LoopConnections:
             raise
         self.idle.append(conn)
         return result
+
+    async def _take(self):
+        """An idle connection the server has not ended (after a restart, say), or a new one."""
+        while self.idle:
+            conn = self.idle.pop()
+            if conn.broken is None:
+                return conn
+            await self._discard(conn)
+        return await self._connect()
 
     def open_soon(self, loop: asyncio.AbstractEventLoop) -> None:
         """Open the connections ahead of the first edits (each costs milliseconds)."""
@@ -167,12 +179,10 @@ class LoopConnections:
         except Exception as exc:
             logger.warning("could not open database connections ahead of time (%r); opening them when needed", exc)
 
-    async def _connect(self):
-        import psycopg
-
+    async def _connect(self) -> PgConnection:
         self.opened += 1  # counted before the await: concurrent openers see it
         try:
-            return await psycopg.AsyncConnection.connect(autocommit=True, **self.params)
+            return await PgConnection.connect(self.params, prepare=self.prepare)
         except BaseException:
             self.opened -= 1
             raise
@@ -217,12 +227,13 @@ def use_loop_connections(loop: asyncio.AbstractEventLoop | None = None) -> bool:
         return False
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)  # Django's is a synchronous cursor
-    # Django leaves prepared statements off unless OPTIONS asks; these connections run
-    # a handful of statements on every keystroke, so they prepare them unless told not to.
-    params["prepare_threshold"] = connection.settings_dict["OPTIONS"].get("prepare_threshold", 0)
+    params.pop("prepare_threshold", None)
+    # These connections run a handful of statements on every keystroke, so they prepare
+    # them, unless OPTIONS turns prepared statements off (None, as behind PgBouncer).
+    prepare = connection.settings_dict["OPTIONS"].get("prepare_threshold", 0) is not None
     params.setdefault("connect_timeout", 10)  # an unreachable server fails the commit instead of holding it
     loop = loop or asyncio.get_running_loop()
-    conns = _loop_connections[loop] = LoopConnections(params, settings.COLLAB_DB_THREADS)
+    conns = _loop_connections[loop] = LoopConnections(params, settings.COLLAB_DB_THREADS, prepare=prepare)
     conns.open_soon(loop)
     return True
 

@@ -137,13 +137,13 @@ def _append_in_one_statement(document_id, updates: list[bytes], authors: list[in
 
 
 async def append_async(conn, batch: list[tuple[str, list[bytes], list[int | None]]]) -> dict[str, int]:
-    """Appends to one or more documents over a psycopg AsyncConnection (PostgreSQL, autocommit).
+    """Appends to one or more documents over a `collab.pgconn.PgConnection` (PostgreSQL).
 
     `batch`: (document id, updates, authors) for distinct documents. Returns the first
     `seq` of each document's entries; a deleted document is absent.
     """
-    cursor = await conn.execute(*append_statement(batch))
-    return _first_seqs(await cursor.fetchall())
+    rows = await conn.fetch(*append_statement(batch))
+    return _first_seqs((document_id, int(seq)) for document_id, seq in rows)
 
 
 _MOVE_UPDATED = (

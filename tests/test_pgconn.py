@@ -1,0 +1,131 @@
+"""The event loop's own PostgreSQL connections (`collab.pgconn`), against the real server.
+
+On SQLite there are none: those tests check only that appends stay in the threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+
+from collab import db, persistence
+from collab.models import Document, DocumentUpdate
+from collab.pgconn import PgConnection, encode, numbered
+from tests.test_persistence import edits
+
+
+def test_statements_are_numbered_and_parameters_sent_as_libpq_takes_them():
+    assert numbered("SELECT %s::int, %s::bytea WHERE x = %s") == b"SELECT $1::int, $2::bytea WHERE x = $3"
+    assert encode([7, "a3f0", b"\x00\xff", None]) == ([b"7", b"a3f0", b"\x00\xff", None], [0, 0, 1, 0])
+    for unsupported in (True, 1.5, object()):
+        with pytest.raises(TypeError):
+            encode([unsupported])
+
+
+@pytest.fixture
+def pg_params(transactional_db):
+    """Connection parameters of the test database; None on SQLite."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        assert db.use_loop_connections() is False  # SQLite appends in the threads
+        return None
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    return params
+
+
+async def test_a_statement_returns_its_rows_as_text_and_an_error_leaves_the_connection_usable(pg_params):
+    if pg_params is None:
+        return
+    conn = await PgConnection.connect(pg_params)
+    try:
+        rows = await conn.fetch("SELECT %s::bytea, %s::int, %s::text, %s::int", [b"\x00\xff", 5, "héllo", None])
+        assert rows == [("\\x00ff", "5", "héllo", None)]
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            await conn.fetch("SELECT 1 / %s::int", [0])
+        assert await conn.fetch("SELECT 1 / %s::int", [1]) == [("1",)]
+        assert await conn.fetch("SELECT 1 WHERE false", []) == []
+        assert len(conn.prepared) == 3  # one per statement text, the failed one included
+    finally:
+        await conn.close()
+
+
+async def test_statements_run_unprepared_when_told_or_past_the_limit(pg_params, monkeypatch):
+    if pg_params is None:
+        return
+    unprepared = await PgConnection.connect(pg_params, prepare=False)
+    monkeypatch.setattr("collab.pgconn.MAX_PREPARED", 1)
+    limited = await PgConnection.connect(pg_params)
+    try:
+        for conn in (unprepared, limited):
+            assert await conn.fetch("SELECT %s::int + 1", [1]) == [("2",)]
+            assert await conn.fetch("SELECT %s::int + 2", [1]) == [("3",)]
+            names = await conn.fetch("SELECT count(*) FROM pg_prepared_statements", [])
+            assert names == [(str(len(conn.prepared)),)]
+        assert unprepared.prepared == {} and len(limited.prepared) == 1
+    finally:
+        await unprepared.close()
+        await limited.close()
+
+
+async def test_a_connection_the_server_ends_while_idle_is_seen_broken_at_once(pg_params):
+    if pg_params is None:
+        return
+    conn = await PgConnection.connect(pg_params)
+    other = await PgConnection.connect(pg_params)
+    try:
+        pid = conn.pgconn.backend_pid
+        assert await other.fetch("SELECT pg_terminate_backend(%s::int)", [pid]) == [("t",)]
+        for _ in range(100):
+            if conn.broken is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert conn.broken is not None
+        with pytest.raises(psycopg.OperationalError):
+            await conn.fetch("SELECT 1", [])
+    finally:
+        await conn.close()
+        await other.close()
+
+
+async def test_appends_after_the_server_ended_the_loops_connections_reconnect_and_store(pg_params, owner, settings):
+    if pg_params is None:
+        return
+    from channels.db import database_sync_to_async
+
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    assert db.use_loop_connections()
+    conns = db._loop_connections[asyncio.get_running_loop()]
+    try:
+        updates = edits("a", "b")
+        assert await db.append(document.id, updates[:1], [None]) == 1
+        await conns._opening
+        pids = [conn.pgconn.backend_pid for conn in conns.idle]
+        assert len(pids) == settings.COLLAB_DB_THREADS
+        killer = await PgConnection.connect(pg_params)
+        try:
+            for pid in pids:  # as a database restart would
+                await killer.fetch("SELECT pg_terminate_backend(%s::int)", [pid])
+            for _ in range(100):
+                gone = await killer.fetch(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s::int[])",
+                    ["{" + ",".join(map(str, pids)) + "}"],
+                )
+                if gone == [("0",)]:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await killer.close()
+        await asyncio.sleep(0.05)  # the loop reads each socket's end
+        assert await db.append(document.id, updates[1:], [owner.pk]) == 2
+        assert conns.opened == 1  # the ended ones were let go, one new one opened
+    finally:
+        await db.close_loop_connections()
+    rows = await database_sync_to_async(list)(
+        DocumentUpdate.objects.filter(document=document).order_by("seq").values_list("seq", "data")
+    )
+    assert rows == [(1, updates[0]), (2, updates[1])]
+    assert await database_sync_to_async(persistence.document_text)(document.id) == "ab"
