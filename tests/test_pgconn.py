@@ -129,3 +129,21 @@ async def test_appends_after_the_server_ended_the_loops_connections_reconnect_an
     )
     assert rows == [(1, updates[0]), (2, updates[1])]
     assert await database_sync_to_async(persistence.document_text)(document.id) == "ab"
+
+
+async def test_the_loops_connections_prepare_statements_unless_the_settings_turn_them_off(pg_params, monkeypatch):
+    if pg_params is None:
+        return
+    from django.db import connection
+
+    for setting, prepared in ((0, True), (None, False)):
+        monkeypatch.setitem(connection.settings_dict["OPTIONS"], "prepare_threshold", setting)
+        assert db.use_loop_connections()
+        conns = db._loop_connections[asyncio.get_running_loop()]
+        try:
+            await asyncio.sleep(0)  # the loop starts opening them on its next turn
+            await conns._opening
+            assert conns.prepare is prepared
+            assert all(conn.prepare is prepared for conn in conns.idle) and conns.idle
+        finally:
+            await db.close_loop_connections()
