@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.postgres import ready_wal_segments, recreate_database  # noqa: E402
+from bench.postgres import LOCAL as POSTGRES  # noqa: E402
+from bench.postgres import database_url, ready_wal_segments, recreate_database  # noqa: E402
 from bench.run import setup_django  # noqa: E402
 
-POSTGRES = {"user": "root", "host": "127.0.0.1", "port": 5432}
 DATABASE = "collab_appends"
 
 
@@ -78,6 +78,7 @@ def fixtures():
     from django.contrib.auth import get_user_model
     from django.db import connection
 
+    from collab.db import loop_connection_params
     from collab.models import Document
     from collab.persistence import append_statement
     from tests.test_persistence import edits
@@ -85,9 +86,7 @@ def fixtures():
     user = get_user_model().objects.create_user(username="bench")
     document = str(Document.objects.create(owner=user).id)
     update = edits("x")[0]
-    params = connection.get_connection_params()
-    for django_only in ("cursor_factory", "prepare_threshold"):
-        params.pop(django_only, None)
+    params, _ = loop_connection_params()
     connection.close()
 
     def statement():
@@ -115,7 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     recreate_database(DATABASE, **POSTGRES)
     print(ready_wal_segments(**POSTGRES))
-    setup_django("postgres://{user}@{host}:{port}/".format(**POSTGRES) + DATABASE)
+    setup_django(database_url(DATABASE, **POSTGRES))
     print(f"{args.appends} appends {args.pace_ms} ms apart, one update each, per round", flush=True)
     asyncio.run(measure(args, *fixtures()))
 

@@ -19,11 +19,17 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+LOCAL = {"user": "root", "host": "127.0.0.1", "port": 5432}  # the bench's PostgreSQL
 SEGMENTS_AHEAD = 8  # 128 MiB with the default segment size; a full compare.py run wrote 86 MiB
 
 _READY = (
     "SELECT count(*) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' AND name > pg_walfile_name(pg_current_wal_lsn())"
 )
+
+
+def database_url(name: str, **params) -> str:
+    """Django's DATABASE_URL for the database `name` (no password)."""
+    return "postgres://{user}@{host}:{port}/".format(**params) + name
 
 
 def recreate_database(name: str, **params) -> None:

@@ -225,6 +225,16 @@ def use_loop_connections(loop: asyncio.AbstractEventLoop | None = None) -> bool:
     """
     if connection.vendor != "postgresql":
         return False
+    params, prepare = loop_connection_params()
+    loop = loop or asyncio.get_running_loop()
+    conns = _loop_connections[loop] = LoopConnections(params, settings.COLLAB_DB_THREADS, prepare=prepare)
+    conns.open_soon(loop)
+    return True
+
+
+def loop_connection_params() -> tuple[dict, bool]:
+    """psycopg's connection parameters for Django's PostgreSQL database, and whether
+    to prepare statements."""
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)  # Django's is a synchronous cursor
     params.pop("prepare_threshold", None)
@@ -232,10 +242,7 @@ def use_loop_connections(loop: asyncio.AbstractEventLoop | None = None) -> bool:
     # them, unless OPTIONS turns prepared statements off (None, as behind PgBouncer).
     prepare = connection.settings_dict["OPTIONS"].get("prepare_threshold", 0) is not None
     params.setdefault("connect_timeout", 10)  # an unreachable server fails the commit instead of holding it
-    loop = loop or asyncio.get_running_loop()
-    conns = _loop_connections[loop] = LoopConnections(params, settings.COLLAB_DB_THREADS, prepare=prepare)
-    conns.open_soon(loop)
-    return True
+    return params, prepare
 
 
 async def close_loop_connections() -> None:

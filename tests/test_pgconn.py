@@ -32,9 +32,7 @@ def pg_params(transactional_db):
     if connection.vendor != "postgresql":
         assert db.use_loop_connections() is False  # SQLite appends in the threads
         return None
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    return params
+    return db.loop_connection_params()[0]
 
 
 async def test_a_statement_returns_its_rows_as_text_and_an_error_leaves_the_connection_usable(pg_params):

@@ -57,14 +57,14 @@ LOGS = RESULTS / "logs"
 sys.path.insert(0, str(ROOT))
 
 from bench.diskprobe import FlushProbe  # noqa: E402
-from bench.postgres import ready_wal_segments, recreate_database  # noqa: E402
+from bench.postgres import LOCAL as POSTGRES  # noqa: E402
+from bench.postgres import database_url, ready_wal_segments, recreate_database  # noqa: E402
 from bench.procstats import cpu_used, machine_busy, postgres_cpu, proc_sample  # noqa: E402
 from bench.run import setup_django  # noqa: E402
 from bench.workers import logged_lines, start_workers, stop_workers  # noqa: E402
 
 DATABASE_NAME = "collab_load"
-POSTGRES = {"user": "root", "host": "127.0.0.1", "port": 5432}
-DATABASE_URL = "postgres://{user}@{host}:{port}/".format(**POSTGRES) + DATABASE_NAME
+DATABASE_URL = database_url(DATABASE_NAME, **POSTGRES)
 SERVER_KINDS = ["collab", "collab-2w", "hocuspocus", "hocuspocus-redis", "y-websocket"]
 SCENARIOS = ["A", "B", "C", "D", "E", "S"]
 # collab's limits raised for a benchmark whose clients are all one account; nothing else changed.
