@@ -61,7 +61,7 @@ from .protocol import (
     sync_step2,
     sync_update,
 )
-from .updates import first_clocks, starts_past
+from .updates import first_clocks, held_state_vector, starts_past
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,9 @@ class Room:
         self.since_compaction = 0
         self._changes: list[bytes] = []
         self._whole_doc_step2: bytes | None = None  # what a client holding nothing gets, until the Doc changes
-        self._subscription = self.doc.observe(lambda event: self._changes.append(event.update))
+        self._applying: bytes | None = None  # the update _apply_all is applying
+        self._before: bytes | None = None  # the Doc's state vector before it, if it reported otherwise
+        self._subscription = self.doc.observe(self._on_transaction)
         self._wake_flusher = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -317,6 +319,14 @@ class Room:
             self.since_compaction = 0
             asyncio.create_task(self._compact())
 
+    def _on_transaction(self, event) -> None:
+        update = event.update
+        if update != self._applying and self._before is None:
+            # Off the usual path, where the Doc reports the update as it came: keep
+            # what it held before, which the event encodes only when asked.
+            self._before = event.before_state
+        self._changes.append(update)
+
     def _apply_all(self, updates: list[bytes], *, stored: bool = False, starts=None) -> list[bytes]:
         """Apply updates to the Doc; return what actually changed it, as updates.
 
@@ -325,8 +335,8 @@ class Room:
         self._changes.clear()
         self._whole_doc_step2 = None
         for i, update in enumerate(updates):
-            before = self.doc.get_state()
             reported = len(self._changes)
+            self._applying, self._before = update, None
             if stored:
                 apply_stored(self.doc, update)
             else:
@@ -336,12 +346,15 @@ class Room:
                     logger.error("room %s: a committed update did not apply: %s", self.id, exc)
             if self._changes[reported:] == [update]:
                 continue  # the Doc reports the update as it came (the usual case): nothing hidden
+            # One apply is one transaction: without its event the Doc did not change.
+            before = held_state_vector(self._before if self._before is not None else self.doc.get_state())
             # The state vector grows with every client that ever edited the document,
-            # so it is only decoded here, off the usual path.
+            # so it is only read and decoded here, off the usual path.
             if starts_past(starts[i] if starts else first_clocks(update), before):
                 # yrs may have integrated what the transaction's update does not show:
                 # relay the difference in state instead (see collab.updates.starts_past).
                 self._changes.append(self.doc.get_update(before))
+        self._applying = None
         changes, self._changes = self._changes, []
         return changes
 

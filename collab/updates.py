@@ -12,7 +12,7 @@ the update, which the frame limit bounds.
 from __future__ import annotations
 
 from .exceptions import RejectedUpdate
-from .protocol import MalformedMessage, read_var_uint
+from .protocol import MalformedMessage, read_var_uint, write_var_uint
 
 MAX_CLOCK = 2**53  # Yjs clocks are JavaScript integers
 MAX_ANY_DEPTH = 64
@@ -131,6 +131,17 @@ def first_clocks(update: bytes) -> dict[int, int]:
 def decode_state_vector(state_vector: bytes) -> dict[int, int]:
     reader = _Reader(state_vector)
     return {reader.uint(): reader.uint() for _ in range(reader.count("state vector entry", 2))}
+
+
+def held_state_vector(state_vector: bytes) -> bytes:
+    """The state vector without entries of clock 0 (clients it holds nothing of).
+
+    yrs lists such clients at times (a transaction's before-state lists every
+    client the transaction touched), and its difference against a vector that
+    does leaves out that client's structs when they start past a gap.
+    """
+    held = {client: clock for client, clock in decode_state_vector(state_vector).items() if clock}
+    return write_var_uint(len(held)) + b"".join(write_var_uint(c) + write_var_uint(k) for c, k in held.items())
 
 
 def starts_past(starts: dict[int, int], state_vector: bytes) -> bool:
