@@ -51,6 +51,7 @@ async def test_no_message_costs_a_thread_hop_to_close_database_connections(docum
     """channels closes stale connections before every message, on a thread; the
     consumer's own database call does that already, and frames need none."""
     import channels.consumer
+    import channels.generic.websocket
 
     hops = []
 
@@ -58,6 +59,7 @@ async def test_no_message_costs_a_thread_hop_to_close_database_connections(docum
         hops.append(True)
 
     monkeypatch.setattr(channels.consumer, "aclose_old_connections", recording)
+    monkeypatch.setattr(channels.generic.websocket, "aclose_old_connections", recording)  # on the close
     client = await connect(document.id, cookie)
     client.insert(0, "typed")
     await client.wait_for(lambda: client.received_updates >= 1)  # the echo: it is stored
