@@ -101,6 +101,27 @@ def test_autobahn_formats_its_debug_arguments_only_when_they_are_written(monkeyp
     assert isinstance(str(timings), str) and "onOpen" in str(timings)
 
 
+def test_short_frames_are_unmasked_as_autobahn_would(monkeypatch):
+    import os
+
+    from autobahn.websocket import protocol
+    from autobahn.websocket.xormasker import create_xor_masker
+
+    from collab.management.commands.serve import ShortFrameMasker, unmask_short_frames_in_python
+
+    monkeypatch.setattr(protocol, "create_xor_masker", protocol.create_xor_masker)  # put back afterwards
+    unmask_short_frames_in_python()
+    unmask_short_frames_in_python()  # once is enough: no wrapper around the wrapper
+    for length in (0, 1, 3, 4, 5, 17, 64, 255, 256, 1000):
+        mask, payload = os.urandom(4), os.urandom(length)
+        ours = protocol.create_xor_masker(mask, length)
+        assert isinstance(ours, ShortFrameMasker) == (length < 256)
+        # Frames arrive in pieces: unmask them piece by piece, as autobahn does.
+        pieces = [payload[:1], payload[1:6], payload[6:]]
+        assert b"".join(ours.process(piece) for piece in pieces) == create_xor_masker(mask, length).process(payload)
+        assert ours.pointer() == length
+
+
 @pytest.mark.parametrize(
     ("env", "logged"),
     [
