@@ -58,17 +58,23 @@ def write_var_uint(value: int) -> bytes:
 
 def read_var_uint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
     """Read a varuint at `pos`; return (value, next position)."""
-    value = 0
-    shift = 0
-    for _i in range(MAX_VARUINT_BYTES):
-        if pos >= len(data):
-            raise MalformedMessage("truncated varuint")
+    # Several per keystroke (client ids take 7-8 bytes): indexing past the end
+    # is caught once rather than the length checked for every byte.
+    try:
         byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
         if byte < 0x80:
-            return value, pos
-        shift += 7
+            return byte, pos + 1
+        value, shift, end = byte & 0x7F, 7, pos + MAX_VARUINT_BYTES
+        pos += 1
+        while pos < end:
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return value, pos
+            shift += 7
+    except IndexError:
+        raise MalformedMessage("truncated varuint") from None
     raise MalformedMessage(f"varuint longer than {MAX_VARUINT_BYTES} bytes")
 
 
