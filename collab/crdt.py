@@ -44,18 +44,16 @@ def apply_stored(doc: Doc, update: bytes) -> bool:
         return False
 
 
-def check_update(update: bytes) -> dict[int, int]:
+def check_update(update: bytes) -> None:
     """Raise RejectedUpdate unless the bytes are a plausible update that pycrdt decodes.
 
     The structural walk comes first: it refuses hostile length claims cheaply,
     before the decoder would allocate for them. Then pycrdt decodes every struct,
     as applying would, but without a scratch Doc to apply it to: that cost twice
-    as much, a Doc and its transaction per keystroke. Returns the clock each
-    client's structs start at (see collab.updates.starts_past).
+    as much, a Doc and its transaction per keystroke.
     """
-    starts = check_update_structure(update)
+    check_update_structure(update)
     _guarded(get_state, update)
-    return starts
 
 
 def check_state_vector(state_vector: bytes) -> None:

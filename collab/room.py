@@ -61,7 +61,6 @@ from .protocol import (
     sync_step2,
     sync_update,
 )
-from .updates import first_clocks, held_state_vector, starts_past
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +93,6 @@ class SeqTracker:
 class Pending:
     update: bytes
     author_id: int | None
-    starts: dict[int, int]  # first clock per client, from the check
 
 
 class Room:
@@ -113,11 +111,7 @@ class Room:
         self.channel: str | None = None
         self.pending: list[Pending] = []
         self.since_compaction = 0
-        self._changes: list[bytes] = []
         self._whole_doc_step2: bytes | None = None  # what a client holding nothing gets, until the Doc changes
-        self._applying: bytes | None = None  # the update _apply_all is applying
-        self._before: bytes | None = None  # the Doc's state vector before it, if it reported otherwise
-        self._subscription = self.doc.observe(self._on_transaction)
         self._wake_flusher = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -259,8 +253,8 @@ class Room:
     def submit(self, member: Member, update: bytes) -> None:
         if update == EMPTY_UPDATE:
             return
-        starts = check_update(update)
-        self.pending.append(Pending(update, member.principal.user_id, starts))
+        check_update(update)
+        self.pending.append(Pending(update, member.principal.user_id))
         self._idle.clear()
         self._wake_flusher.set()
 
@@ -310,33 +304,28 @@ class Room:
             self._idle.set()
 
     async def _commit(self, batch: list[Pending]) -> None:
-        first = await db.append(self.id, [p.update for p in batch], [p.author_id for p in batch])
+        updates = [p.update for p in batch]
+        first = await db.append(self.id, updates, [p.author_id for p in batch])
         self.since_compaction += len(batch)
-        changes = self._apply_all([p.update for p in batch], starts=[p.starts for p in batch])
+        self._apply_all(updates)
         self.tracker.add(first, first + len(batch) - 1)
-        await self._relay(changes, first_seq=first, stored=[p.update for p in batch])
+        await self._relay(updates, first_seq=first)
         if self.since_compaction >= settings.COLLAB_COMPACT_EVERY:
             self.since_compaction = 0
             asyncio.create_task(self._compact())
 
-    def _on_transaction(self, event) -> None:
-        update = event.update
-        if update != self._applying and self._before is None:
-            # Off the usual path, where the Doc reports the update as it came: keep
-            # what it held before, which the event encodes only when asked.
-            self._before = event.before_state
-        self._changes.append(update)
+    def _apply_all(self, updates: list[bytes], *, stored: bool = False) -> None:
+        """Apply updates to the Doc.
 
-    def _apply_all(self, updates: list[bytes], *, stored: bool = False, starts=None) -> list[bytes]:
-        """Apply updates to the Doc; return what actually changed it, as updates.
-
-        `starts`: each update's first clock per client when the caller already has it.
+        They are relayed as they came and as the log holds them, not as the Doc
+        reports its transactions: it may hold back structs whose dependencies it
+        lacks and, once those arrive, integrate them without reporting them, or
+        integrate a struct past a gap in its client's clocks and report nothing.
+        Clients given what the log holds do as the Doc did (and read a duplicate as
+        a no-op); a client given the Doc's reports lost such text.
         """
-        self._changes.clear()
         self._whole_doc_step2 = None
-        for i, update in enumerate(updates):
-            reported = len(self._changes)
-            self._applying, self._before = update, None
+        for update in updates:
             if stored:
                 apply_stored(self.doc, update)
             else:
@@ -344,42 +333,26 @@ class Room:
                     apply_update(self.doc, update)
                 except Exception as exc:  # checked before commit, so this is rare: keep going
                     logger.error("room %s: a committed update did not apply: %s", self.id, exc)
-            if self._changes[reported:] == [update]:
-                continue  # the Doc reports the update as it came (the usual case): nothing hidden
-            # One apply is one transaction: without its event the Doc did not change.
-            before = held_state_vector(self._before if self._before is not None else self.doc.get_state())
-            # The state vector grows with every client that ever edited the document,
-            # so it is only read and decoded here, off the usual path.
-            if starts_past(starts[i] if starts else first_clocks(update), before):
-                # yrs may have integrated what the transaction's update does not show:
-                # relay the difference in state instead (see collab.updates.starts_past).
-                self._changes.append(self.doc.get_update(before))
-        self._applying = None
-        changes, self._changes = self._changes, []
-        return changes
 
-    async def _relay(self, changes: list[bytes], *, first_seq: int | None = None, stored: list[bytes] = ()) -> None:
-        """Send `changes` to every local member; with `first_seq`, tell the other workers
-        about the log entries `stored` from there on."""
+    async def _relay(self, updates: list[bytes], *, first_seq: int | None = None) -> None:
+        """Send `updates` to every local member; with `first_seq`, tell the other workers
+        that they are the log's entries from there on."""
         if first_seq is not None and self.layer is not None:
-            # The stored updates themselves, not what they changed here: a catch-up
-            # running during the commit may have applied them already (no change
-            # here), and the other workers count these entries as applied.
             event: UpdatesEvent = {
                 "type": "doc.updates",
                 "origin": self.channel,
                 "first_seq": first_seq,
-                "updates": list(stored),
-                "count": len(stored),
+                "updates": list(updates),
+                "count": len(updates),
             }
             await self._group_send(event)
             # Let the sender task publish it before the local sends: those take a
             # while in a large room, and the other workers' clients wait meanwhile.
             await asyncio.sleep(0)
-        if changes:
+        if updates:
             # One frame for the whole batch, encoded once: under load a group commit
             # holds several clients' updates, and every frame costs each recipient.
-            await self._send_all(sync_update(changes[0] if len(changes) == 1 else merge_updates(*changes)))
+            await self._send_all(sync_update(updates[0] if len(updates) == 1 else merge_updates(*updates)))
 
     async def _group_send(self, event) -> None:
         """Queue an event for the other workers; the sender task sends them in order.
@@ -432,9 +405,9 @@ class Room:
     async def _on_event(self, event) -> None:
         kind = event.get("type")
         if kind == "doc.updates":
-            changes = self._apply_all(event["updates"])
+            self._apply_all(event["updates"])
             self.tracker.add(event["first_seq"], event["first_seq"] + event["count"] - 1)
-            await self._relay(changes)
+            await self._relay(event["updates"])
         elif kind == "doc.awareness":
             entries = decode_awareness(event["update"])
             self.awareness.apply(entries)
@@ -528,15 +501,12 @@ class Room:
             state = await db.run(persistence.read_since, self.id, since)
             if state.seq > since:
                 logger.info("room %s: caught up from the log, entries %d..%d", self.id, since + 1, state.seq)
-                before = self.doc.get_state()
-                changes = self._apply_all(state.all_updates(), stored=True)
+                updates = state.all_updates()
+                self._apply_all(updates, stored=True)
                 self.tracker.add(since + 1, state.seq)
-                # Relayed as the difference in state, not as what each transaction
-                # reported: entries applied earlier out of order (relays that overtook
-                # the lost one) wait in the Doc for what they depend on and are
-                # integrated now, and this is the one place that repairs the clients.
-                if changes or self.doc.get_state() != before:
-                    await self._relay([self.doc.get_update(before)])
+                # Entries relayed to us after the lost one wait, in the Doc and in
+                # each client, for what they depend on: the log's entries release them.
+                await self._relay(updates)
 
     def _apply_stored(self, state: persistence.LogState) -> None:
         self._apply_all(state.all_updates(), stored=True)

@@ -12,7 +12,7 @@ the update, which the frame limit bounds.
 from __future__ import annotations
 
 from .exceptions import RejectedUpdate
-from .protocol import MalformedMessage, read_var_uint, write_var_uint
+from .protocol import MalformedMessage, read_var_uint
 
 MAX_CLOCK = 2**53  # Yjs clocks are JavaScript integers
 MAX_ANY_DEPTH = 64
@@ -94,18 +94,14 @@ class _Reader:
             raise RejectedUpdate(f"unknown value type {kind}")
 
 
-def check_update_structure(update: bytes) -> dict[int, int]:
-    """Raise RejectedUpdate unless `update` is a well-formed V1 update with plausible counts.
-
-    Returns the clock each client's structs start at.
-    """
+def check_update_structure(update: bytes) -> None:
+    """Raise RejectedUpdate unless `update` is a well-formed V1 update with plausible counts."""
     reader = _Reader(update)
-    starts = {}
     try:
         for _ in range(reader.count("client", 3)):
             structs = reader.count("struct")
-            client = reader.uint()
-            starts[client] = reader.clock()
+            reader.uint()  # client
+            reader.clock()  # first clock
             for _ in range(structs):
                 _struct(reader)
         for _ in range(reader.count("delete set client", 2)):
@@ -117,46 +113,6 @@ def check_update_structure(update: bytes) -> dict[int, int]:
         raise RejectedUpdate(f"malformed update: {exc}") from None
     if reader.remaining():
         raise RejectedUpdate(f"{reader.remaining()} trailing bytes after the update")
-    return starts
-
-
-def first_clocks(update: bytes) -> dict[int, int]:
-    """The clock each client's structs start at; empty if the update does not parse."""
-    try:
-        return check_update_structure(update)
-    except RejectedUpdate:
-        return {}
-
-
-def decode_state_vector(state_vector: bytes) -> dict[int, int]:
-    reader = _Reader(state_vector)
-    return {reader.uint(): reader.uint() for _ in range(reader.count("state vector entry", 2))}
-
-
-def held_state_vector(state_vector: bytes) -> bytes:
-    """The state vector without entries of clock 0 (clients it holds nothing of).
-
-    yrs lists such clients at times (a transaction's before-state lists every
-    client the transaction touched), and its difference against a vector that
-    does leaves out that client's structs when they start past a gap.
-    """
-    held = {client: clock for client, clock in decode_state_vector(state_vector).items() if clock}
-    return write_var_uint(len(held)) + b"".join(write_var_uint(c) + write_var_uint(k) for c, k in held.items())
-
-
-def starts_past(starts: dict[int, int], state_vector: bytes) -> bool:
-    """Whether some client's structs (`starts`: client -> first clock, from
-    check_update_structure) start beyond what `state_vector` has of it.
-
-    Yjs keeps such structs pending until the gap is filled; pycrdt (yrs) may
-    integrate a struct without an origin at once and then report an empty
-    transaction update. Clients never send gaps in their own clocks, so this is
-    rare (hostile input, or relayed third-party content).
-    """
-    if not starts:
-        return False
-    known = decode_state_vector(state_vector)
-    return any(clock > known.get(client, 0) for client, clock in starts.items())
 
 
 def _struct(reader: _Reader) -> None:

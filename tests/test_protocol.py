@@ -102,23 +102,3 @@ def test_updates_that_pycrdt_rejects_are_refused():
     doc = Doc()
     doc.get("content", type=Text).insert(0, "fine")
     check_update(doc.get_update())
-
-
-def test_a_state_vector_drops_clients_it_holds_nothing_of():
-    """yrs lists such clients with clock 0 at times, and its difference against
-    such a vector leaves out their structs that start past a gap."""
-    from collab.updates import decode_state_vector, held_state_vector
-
-    gap = bytes.fromhex("0101b0c9c4a986c8cb0304040107636f6e74656e7406776f7264302000")  # "word0 " at clock 4
-    doc = Doc()
-    doc.get("content", type=Text)
-    listed = []
-    doc.observe(lambda event: listed.append(event.before_state))
-    doc.apply_update(gap)
-    assert decode_state_vector(listed[0]) == {2021178947478704: 0}
-    assert held_state_vector(listed[0]) == b"\x00"
-    assert doc.get_update(listed[0]) == b"\x00\x00"  # what a relay of the difference would have lost
-    client = Doc()
-    client.apply_update(doc.get_update(held_state_vector(listed[0])))
-    assert str(client.get("content", type=Text)) == "word0 "
-    assert held_state_vector(b"\x02\x01\x00\x02\x05") == b"\x01\x02\x05"
