@@ -307,15 +307,15 @@ class Room:
         updates = [p.update for p in batch]
         first = await db.append(self.id, updates, [p.author_id for p in batch])
         self.since_compaction += len(batch)
-        self._apply_all(updates)
+        applied = self._apply_all(updates)
         self.tracker.add(first, first + len(batch) - 1)
-        await self._relay(updates, first_seq=first)
+        await self._relay(applied, first_seq=first, stored=updates)
         if self.since_compaction >= settings.COLLAB_COMPACT_EVERY:
             self.since_compaction = 0
             asyncio.create_task(self._compact())
 
-    def _apply_all(self, updates: list[bytes], *, stored: bool = False) -> None:
-        """Apply updates to the Doc.
+    def _apply_all(self, updates: list[bytes], *, stored: bool = False) -> list[bytes]:
+        """Apply updates to the Doc; return those that applied, to be relayed.
 
         They are relayed as they came and as the log holds them, not as the Doc
         reports its transactions: it may hold back structs whose dependencies it
@@ -325,25 +325,32 @@ class Room:
         a no-op); a client given the Doc's reports lost such text.
         """
         self._whole_doc_step2 = None
+        applied = []
         for update in updates:
             if stored:
-                apply_stored(self.doc, update)
+                if not apply_stored(self.doc, update):
+                    continue
             else:
                 try:
                     apply_update(self.doc, update)
                 except Exception as exc:  # checked before commit, so this is rare: keep going
                     logger.error("room %s: a committed update did not apply: %s", self.id, exc)
+                    continue
+            applied.append(update)
+        return applied
 
-    async def _relay(self, updates: list[bytes], *, first_seq: int | None = None) -> None:
+    async def _relay(self, updates: list[bytes], *, first_seq: int | None = None, stored: list[bytes] = ()) -> None:
         """Send `updates` to every local member; with `first_seq`, tell the other workers
-        that they are the log's entries from there on."""
+        about the log entries `stored` from there on."""
         if first_seq is not None and self.layer is not None:
+            # Every stored entry, also one that did not apply here: the other workers
+            # count these entries as applied.
             event: UpdatesEvent = {
                 "type": "doc.updates",
                 "origin": self.channel,
                 "first_seq": first_seq,
-                "updates": list(updates),
-                "count": len(updates),
+                "updates": list(stored),
+                "count": len(stored),
             }
             await self._group_send(event)
             # Let the sender task publish it before the local sends: those take a
@@ -405,9 +412,9 @@ class Room:
     async def _on_event(self, event) -> None:
         kind = event.get("type")
         if kind == "doc.updates":
-            self._apply_all(event["updates"])
+            applied = self._apply_all(event["updates"])
             self.tracker.add(event["first_seq"], event["first_seq"] + event["count"] - 1)
-            await self._relay(event["updates"])
+            await self._relay(applied)
         elif kind == "doc.awareness":
             entries = decode_awareness(event["update"])
             self.awareness.apply(entries)
@@ -501,12 +508,11 @@ class Room:
             state = await db.run(persistence.read_since, self.id, since)
             if state.seq > since:
                 logger.info("room %s: caught up from the log, entries %d..%d", self.id, since + 1, state.seq)
-                updates = state.all_updates()
-                self._apply_all(updates, stored=True)
+                applied = self._apply_all(state.all_updates(), stored=True)
                 self.tracker.add(since + 1, state.seq)
                 # Entries relayed to us after the lost one wait, in the Doc and in
                 # each client, for what they depend on: the log's entries release them.
-                await self._relay(updates)
+                await self._relay(applied)
 
     def _apply_stored(self, state: persistence.LogState) -> None:
         self._apply_all(state.all_updates(), stored=True)

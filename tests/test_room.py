@@ -480,3 +480,32 @@ async def test_a_connection_with_a_direct_writer_gets_relays_through_it(owner):
     assert direct.updates() == []
     await registry.leave(room, direct)
     await registry.leave(room, plain)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stored_update_the_doc_refuses_is_not_relayed(owner, monkeypatch):
+    """Checked before the commit, an update can still fail in the Doc (a panic in
+    pycrdt): it stays in the log, but clients are not sent what the server could not apply."""
+    from collab import room as room_module
+    from collab.exceptions import RejectedUpdate
+
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    registry = RoomRegistry()
+    sender, listener = FakeConnection(owner.pk), FakeConnection(owner.pk)
+    room = await registry.join(document.id, sender, sender.seat)
+    await registry.join(document.id, listener, listener.seat)
+    bad, good = edit("bad"), edit("good")
+    apply = room_module.apply_update
+
+    def failing(doc, update):
+        if update == bad:
+            raise RejectedUpdate("panicked")
+        apply(doc, update)
+
+    monkeypatch.setattr(room_module, "apply_update", failing)
+    for update in (bad, good):
+        await room.receive(sender, protocol.sync_update(update))
+        await room.drain()
+    assert listener.updates() == [good] and str(room.text) == "good"
+    await registry.leave(room, sender)
+    await registry.leave(room, listener)
