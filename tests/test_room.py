@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from contextlib import asynccontextmanager
 
 import pytest
 from channels.db import database_sync_to_async
@@ -41,6 +42,26 @@ class FakeConnection:
 
     def updates(self) -> list[bytes]:
         return [m.payload for f in self.frames for m in protocol.decode_frame(f) if m.step == SyncStep.UPDATE]
+
+    def text(self) -> str:
+        """The text of a client that applied every update it was sent."""
+        client = Doc()
+        for update in self.updates():
+            client.apply_update(update)
+        return str(client.get("content", type=Text))
+
+
+@asynccontextmanager
+async def sender_and_listener(owner):
+    """A new document's room with two of the owner's connections in it: (document, room, sender, listener)."""
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    registry = RoomRegistry()
+    sender, listener = FakeConnection(owner.pk), FakeConnection(owner.pk)
+    room = await registry.join(document.id, sender, sender.seat)
+    await registry.join(document.id, listener, listener.seat)
+    yield document, room, sender, listener
+    await registry.leave(room, sender)
+    await registry.leave(room, listener)
 
 
 def edit(text: str) -> bytes:
@@ -133,23 +154,14 @@ def test_awareness_follows_the_clock_rule_and_expires():
 @pytest.mark.django_db(transaction=True)
 async def test_an_update_with_a_gap_in_its_clocks_still_reaches_everyone(owner):
     """pycrdt integrates a root struct that starts past its client's known clock and
-    reports an empty transaction update; the room relays the state difference."""
-    document = await database_sync_to_async(Document.objects.create)(owner=owner)
-    registry = RoomRegistry()
-    sender, listener = FakeConnection(owner.pk), FakeConnection(owner.pk)
-    room = await registry.join(document.id, sender, sender.seat)
-    await registry.join(document.id, listener, listener.seat)
-    # One struct of a fresh client, at clock 4, at the text's root: "word0 ".
-    gap = bytes.fromhex("0101b0c9c4a986c8cb0304040107636f6e74656e7406776f7264302000")
-    await room.receive(sender, protocol.sync_update(gap))
-    await room.drain()
-    assert str(room.text) == "word0 "
-    client = Doc()
-    for update in listener.updates():
-        client.apply_update(update)
-    assert str(client.get("content", type=Text)) == "word0 "
-    await registry.leave(room, sender)
-    await registry.leave(room, listener)
+    reports an empty transaction update; the room relays the update as stored."""
+    async with sender_and_listener(owner) as (document, room, sender, listener):
+        # One struct of a fresh client, at clock 4, at the text's root: "word0 ".
+        gap = bytes.fromhex("0101b0c9c4a986c8cb0304040107636f6e74656e7406776f7264302000")
+        await room.receive(sender, protocol.sync_update(gap))
+        await room.drain()
+        assert str(room.text) == "word0 "
+        assert listener.text() == "word0 "
 
 
 @pytest.mark.django_db(transaction=True)
@@ -158,53 +170,38 @@ async def test_an_update_the_doc_holds_back_reaches_everyone_with_what_releases_
     second brings; pycrdt holds it back, then integrates both, and reports only the
     second update as the transaction's. Relaying what the Doc reported lost the
     first's text for every client, while the log and the Doc held it."""
-    document = await database_sync_to_async(Document.objects.create)(owner=owner)
-    registry = RoomRegistry()
-    sender, listener = FakeConnection(owner.pk), FakeConnection(owner.pk)
-    room = await registry.join(document.id, sender, sender.seat)
-    await registry.join(document.id, listener, listener.seat)
-    held_back = bytes.fromhex("0101e7c09ca680e5c00b04c4e6c09ca680e5c00b01e6c09ca680e5c00b02027a7a00")
-    releasing = bytes.fromhex(
-        "0104e6c09ca680e5c00b00010107636f6e74656e740184e6c09ca680e5c00b00017584e6c09ca680e5c00b"
-        "01027a7ac4e6c09ca680e5c00b01e6c09ca680e5c00b02027a7a01e6c09ca680e5c00b010001"
-    )
-    for update in (held_back, releasing):
-        await room.receive(sender, protocol.sync_update(update))
-        await room.drain()
-    client = Doc()
-    for update in listener.updates():
-        client.apply_update(update)
-    stored = await database_sync_to_async(persistence.document_text)(document.id)
-    assert str(room.text) == stored == str(client.get("content", type=Text)) == "uzzzzzz"
-    await registry.leave(room, sender)
-    await registry.leave(room, listener)
+    async with sender_and_listener(owner) as (document, room, sender, listener):
+        held_back = bytes.fromhex("0101e7c09ca680e5c00b04c4e6c09ca680e5c00b01e6c09ca680e5c00b02027a7a00")
+        releasing = bytes.fromhex(
+            "0104e6c09ca680e5c00b00010107636f6e74656e740184e6c09ca680e5c00b00017584e6c09ca680e5c00b"
+            "01027a7ac4e6c09ca680e5c00b01e6c09ca680e5c00b02027a7a01e6c09ca680e5c00b010001"
+        )
+        for update in (held_back, releasing):
+            await room.receive(sender, protocol.sync_update(update))
+            await room.drain()
+        stored = await database_sync_to_async(persistence.document_text)(document.id)
+        assert str(room.text) == stored == listener.text() == "uzzzzzz"
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_keystroke_is_relayed_as_it_came_without_reading_the_state_vector(owner, monkeypatch):
     """The state vector grows with every client that ever edited the document:
     reading it for each keystroke would cost more the older the document."""
-    document = await database_sync_to_async(Document.objects.create)(owner=owner)
-    registry = RoomRegistry()
-    sender, listener = FakeConnection(owner.pk), FakeConnection(owner.pk)
-    room = await registry.join(document.id, sender, sender.seat)
-    await registry.join(document.id, listener, listener.seat)
-    reads = []
-    get_state = room.doc.get_state
-    monkeypatch.setattr(room.doc, "get_state", lambda: reads.append(True) or get_state())
-    typist = Doc()
-    typed = []
-    typist.observe(lambda event: typed.append(event.update))  # what a Yjs client sends
-    text = typist.get("content", type=Text)
-    for word in ("one ", "two ", "three"):
-        text += word
-    for update in typed:
-        await room.receive(sender, protocol.sync_update(update))
-        await room.drain()
-    assert str(room.text) == "one two three" and reads == []
-    assert listener.updates() == typed
-    await registry.leave(room, sender)
-    await registry.leave(room, listener)
+    async with sender_and_listener(owner) as (document, room, sender, listener):
+        reads = []
+        get_state = room.doc.get_state
+        monkeypatch.setattr(room.doc, "get_state", lambda: reads.append(True) or get_state())
+        typist = Doc()
+        typed = []
+        typist.observe(lambda event: typed.append(event.update))  # what a Yjs client sends
+        text = typist.get("content", type=Text)
+        for word in ("one ", "two ", "three"):
+            text += word
+        for update in typed:
+            await room.receive(sender, protocol.sync_update(update))
+            await room.drain()
+        assert str(room.text) == "one two three" and reads == []
+        assert listener.updates() == typed
 
 
 @pytest.mark.django_db(transaction=True)
@@ -327,11 +324,8 @@ async def test_catching_up_from_the_log_repairs_the_clients_too(owner):
     overtaking = {"type": "doc.updates", "origin": "another worker", "first_seq": 2, "updates": typed[1:], "count": 2}
     await room._on_event(overtaking)
     await room.catch_up()
-    client = Doc()
-    for update in conn.updates():
-        client.apply_update(update)
     assert str(room.text) == "abc"
-    assert str(client.get("content", type=Text)) == "abc"
+    assert conn.text() == "abc"
     assert room.tracker.seq == 3
     await registry.leave(room, conn)
 
@@ -489,23 +483,17 @@ async def test_a_stored_update_the_doc_refuses_is_not_relayed(owner, monkeypatch
     from collab import room as room_module
     from collab.exceptions import RejectedUpdate
 
-    document = await database_sync_to_async(Document.objects.create)(owner=owner)
-    registry = RoomRegistry()
-    sender, listener = FakeConnection(owner.pk), FakeConnection(owner.pk)
-    room = await registry.join(document.id, sender, sender.seat)
-    await registry.join(document.id, listener, listener.seat)
-    bad, good = edit("bad"), edit("good")
-    apply = room_module.apply_update
+    async with sender_and_listener(owner) as (document, room, sender, listener):
+        bad, good = edit("bad"), edit("good")
+        apply = room_module.apply_update
 
-    def failing(doc, update):
-        if update == bad:
-            raise RejectedUpdate("panicked")
-        apply(doc, update)
+        def failing(doc, update):
+            if update == bad:
+                raise RejectedUpdate("panicked")
+            apply(doc, update)
 
-    monkeypatch.setattr(room_module, "apply_update", failing)
-    for update in (bad, good):
-        await room.receive(sender, protocol.sync_update(update))
-        await room.drain()
-    assert listener.updates() == [good] and str(room.text) == "good"
-    await registry.leave(room, sender)
-    await registry.leave(room, listener)
+        monkeypatch.setattr(room_module, "apply_update", failing)
+        for update in (bad, good):
+            await room.receive(sender, protocol.sync_update(update))
+            await room.drain()
+        assert listener.updates() == [good] and str(room.text) == "good"
