@@ -16,7 +16,7 @@ Scenarios (the same for every server; see bench/load/README.md):
   C  1,000 idle connections in 100 rooms: server RSS per connection
   D  join time (connect to synced) of a 1 MiB document, median of 7
   E  most connections (100 rooms, 0.2 edits/s each, 10 s a step) held with fan-out
-     p99 < 100 ms and nothing dropped: 500, 1000, 2000, 3000, up to the first failure
+     p99 < 100 ms and nothing dropped: 500, 1000, 2000, 3000, 4000, up to the first failure
   S  collab only: two workers against one under a saturating closed-loop load
 
 Usage:
@@ -92,7 +92,7 @@ class Plan:
     d_chunk: int = 100 * 1024
     d_joins: int = 7
     e_rooms: int = 100
-    e_steps: list[int] = field(default_factory=lambda: [500, 1000, 2000, 3000])
+    e_steps: list[int] = field(default_factory=lambda: [500, 1000, 2000, 3000, 4000])
     e_rate: float = 0.2
     e_duration: float = 10.0
     s_rooms: int = 20
@@ -116,7 +116,7 @@ def parse_args(argv=None):
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, from {SCENARIOS}")
     parser.add_argument("--quick", action="store_true", help="smoke run: a few seconds and few clients each")
     parser.add_argument("--duration", type=float, help="seconds of editing in A, B and S")
-    parser.add_argument("--e-steps", help="connection counts of E, comma-separated (default 500,1000,2000,3000)")
+    parser.add_argument("--e-steps", help="connection counts of E, comma-separated (default 500,1000,2000,3000,4000)")
     parser.add_argument("--e-duration", type=float, help="seconds of editing per step of E (default 10)")
     parser.add_argument("--procs", type=int, default=0, help="generator processes (default: 1, or 2 above 600 clients)")
     parser.add_argument("--collab-log-level", default="WARNING", help="LOG_LEVEL of collab's workers (default WARNING)")
