@@ -56,6 +56,7 @@ RESULTS = BENCH / "results"
 LOGS = RESULTS / "logs"
 sys.path.insert(0, str(ROOT))
 
+from bench.cpucap import CpuCap  # noqa: E402
 from bench.diskprobe import FlushProbe  # noqa: E402
 from bench.postgres import LOCAL as POSTGRES  # noqa: E402
 from bench.postgres import database_url, ready_wal_segments, recreate_database  # noqa: E402
@@ -119,6 +120,15 @@ def parse_args(argv=None):
     parser.add_argument("--e-steps", help="connection counts of E, comma-separated (default 500,1000,2000,3000,4000)")
     parser.add_argument("--e-duration", type=float, help="seconds of editing per step of E (default 10)")
     parser.add_argument("--procs", type=int, default=0, help="generator processes (default: 1, or 2 above 600 clients)")
+    parser.add_argument(
+        "--s-worker-cpu", type=float, default=0,
+        help="in S, hold each collab worker to this %% of one CPU (a cgroup; needs root), so that a worker saturates",
+    )  # fmt: skip
+    parser.add_argument(
+        "--placement", choices=["client", "room"], default="client",
+        help="with several server processes: a room's clients alternate between them (client), or each room "
+        "sits on one (room)",
+    )  # fmt: skip
     parser.add_argument("--collab-log-level", default="WARNING", help="LOG_LEVEL of collab's workers (default WARNING)")
     parser.add_argument("--output", default=str(RESULTS / "compare.md"), help="Markdown report")
     args = parser.parse_args(argv)
@@ -492,6 +502,7 @@ def base_config(dep: Deployment, args, mode: str, rooms: list[str], per_room: in
         "settleTimeoutMs": args.plan.settle_s * 1000,
         "connectTimeoutMs": 30000,
         "connectConcurrency": 16,
+        "placeByRoom": args.placement == "room",
     }
 
 
@@ -630,7 +641,12 @@ def run_scenario(dep: Deployment, args, sc: str, label: str, connections: int = 
     if sc == "D":
         return run_join(dep, args, label)
     if sc == "S":
-        return run_load(dep, args, label, p.s_rooms, p.s_clients, 0, p.s_duration, True, p.s_max_rate)
+        if not (args.s_worker_cpu and dep.kind.startswith("collab")):
+            return run_load(dep, args, label, p.s_rooms, p.s_clients, 0, p.s_duration, True, p.s_max_rate)
+        with CpuCap("collab-bench", args.s_worker_cpu) as cap:
+            for pid in dep.app_pids():
+                cap.hold(pid)
+            return run_load(dep, args, label, p.s_rooms, p.s_clients, 0, p.s_duration, True, p.s_max_rate)
     if sc == "E":
         per_room = max(2, connections // p.e_rooms)
         return run_load(dep, args, label, p.e_rooms, per_room, p.e_rate, p.e_duration)
@@ -932,9 +948,12 @@ def scale_table(args, res) -> list[str]:
     one, two = res.get(("collab", "S")), res.get(("collab-2w", "S"))
     if not (one or two):
         return []
+    held = f"; each worker held to {args.s_worker_cpu:g} % of a core" if args.s_worker_cpu else ""
+    placed = "; each room's clients on one worker" if args.placement == "room" else ""
     lines = [
         f"## S: two collab workers vs one under a saturating load ({p.s_rooms} rooms × {p.s_clients} clients, "
-        f"closed loop: each client keeps one edit in flight, at most {p.s_max_rate:g}/s, {p.s_duration:g} s)",
+        f"closed loop: each client keeps one edit in flight, at most {p.s_max_rate:g}/s, "
+        f"{p.s_duration:g} s{held}{placed})",
         "",
     ]
     lines += header(

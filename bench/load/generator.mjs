@@ -342,7 +342,9 @@ class Worker {
       const list = []
       for (let k = 0; k < clientsPerRoom; k++) {
         const id = room.index * clientsPerRoom + k
-        const { url, headers } = this.urlFor(room.name, k)
+        // A room's clients alternate between the endpoints, or all sit on one.
+        const place = this.c.placeByRoom ? room.index : k
+        const { url, headers } = this.urlFor(room.name, place)
         const client = new Client({
           id,
           room: room.name,
@@ -353,7 +355,7 @@ class Worker {
           onSync: withMarkers ? (cl, data, now) => this.onSync(cl, data, now) : null
         })
         client.roomClients = list
-        client.endpoint = k % this.c.endpoints.length
+        client.endpoint = place % this.c.endpoints.length
         list.push(client)
         this.clients.push(client)
         jobs.push(client)
