@@ -30,7 +30,24 @@ class AwarenessEvent(TypedDict):
 
 
 class AwarenessQueryEvent(TypedDict):
-    """A room that just opened asks the others for their connections' awareness states."""
+    """A room that just opened announces itself and asks the others for their
+    connections' awareness states; a room that had to catch up announces itself again."""
 
     type: Literal["doc.awareness_query"]
+    origin: str
+    seq: int  # the log entries it holds: all up to here
+
+
+class HereEvent(TypedDict):
+    """The answer to an announcement: this worker has the document open too."""
+
+    type: Literal["doc.here"]
+    origin: str
+    seq: int  # what the answering room has applied; the announcer catches up to it from the log
+
+
+class ByeEvent(TypedDict):
+    """The room closed: there is nothing to relay to it any more."""
+
+    type: Literal["doc.bye"]
     origin: str

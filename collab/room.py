@@ -13,6 +13,15 @@ Redis, the in-memory layer over `capacity`). Each room numbers what it has
 applied by log `seq`; the registry's ticker compares that with the database and
 re-reads the log when a room has stayed behind for a full tick, and re-joins the
 group. That bounds divergence to about two ticks (`COLLAB_RESYNC_INTERVAL`).
+
+A room publishes only while another worker has the document open: publishing
+costs a worker about as much as the edit itself, and every worker reads its own
+publications back. Rooms learn of each other from an announcement when one opens
+(answered with the answerer's log position, so that the newcomer catches up on
+what was committed while nobody listened), from every event they receive, and
+from a goodbye when one closes. A new room publishes everything for its first
+`ANNOUNCE_SECONDS` while the answers come in, and one that had to catch up from
+the log announces itself again, so a lost announcement costs a catch-up, not more.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from .crdt import (
     check_update,
     new_doc,
 )
-from .events import AwarenessEvent, UpdatesEvent, group_name
+from .events import AwarenessEvent, AwarenessQueryEvent, ByeEvent, HereEvent, UpdatesEvent, group_name
 from .exceptions import (
     AccessRemoved,
     ClientTooSlow,
@@ -96,6 +105,8 @@ class Pending:
 
 
 class Room:
+    ANNOUNCE_SECONDS = 2.0  # a new room publishes everything this long, whether or not it knows of others
+
     def __init__(self, document_id, *, layer=None):
         """`layer`: the channel layer to the other workers, or None for a single process."""
         self.id = str(document_id)
@@ -109,6 +120,8 @@ class Room:
         self.tracker = SeqTracker()
         self.behind_at: int = 0  # the database's seq at the last tick, if we were behind it
         self.channel: str | None = None
+        self.peers: set[str] = set()  # channels of this document's rooms on other workers
+        self._announced_until = 0.0
         self.pending: list[Pending] = []
         self.since_compaction = 0
         self._whole_doc_step2: bytes | None = None  # what a client holding nothing gets, until the Doc changes
@@ -137,8 +150,9 @@ class Room:
             await self.layer.group_add(self.group, self.channel)
             self._tasks.append(asyncio.create_task(self._receive_loop(), name=f"room-receive-{self.id}"))
             self._tasks.append(asyncio.create_task(self._send_loop(), name=f"room-send-{self.id}"))
-            # Rooms of this document on other workers tell us who is there.
-            await self._group_send({"type": "doc.awareness_query", "origin": self.channel})
+            # Rooms of this document on other workers answer: who they are, who is there.
+            self._announced_until = time.monotonic() + self.ANNOUNCE_SECONDS
+            await self._announce()
         self._tasks.append(asyncio.create_task(self._flush_loop(), name=f"room-flush-{self.id}"))
 
     async def stop(self, *, compact: bool = True) -> None:
@@ -146,6 +160,8 @@ class Room:
         self.closed = True
         await self.drain()
         if self.layer is not None:
+            bye: ByeEvent = {"type": "doc.bye", "origin": self.channel}
+            await self._group_send(bye)
             await self._drain_outbox()
         for task in self._tasks:
             task.cancel()
@@ -342,7 +358,7 @@ class Room:
     async def _relay(self, updates: list[bytes], *, first_seq: int | None = None, stored: list[bytes] = ()) -> None:
         """Send `updates` to every local member; with `first_seq`, tell the other workers
         about the log entries `stored` from there on."""
-        if first_seq is not None and self.layer is not None:
+        if first_seq is not None and self._publishing():
             # Every stored entry, also one that did not apply here: the other workers
             # count these entries as applied.
             event: UpdatesEvent = {
@@ -360,6 +376,14 @@ class Room:
             # One frame for the whole batch, encoded once: under load a group commit
             # holds several clients' updates, and every frame costs each recipient.
             await self._send_all(sync_update(updates[0] if len(updates) == 1 else merge_updates(*updates)))
+
+    def _publishing(self) -> bool:
+        """Whether to tell other workers: one of them has the document open, or may."""
+        return self.layer is not None and (bool(self.peers) or time.monotonic() < self._announced_until)
+
+    async def _announce(self) -> None:
+        event: AwarenessQueryEvent = {"type": "doc.awareness_query", "origin": self.channel, "seq": self.tracker.seq}
+        await self._group_send(event)
 
     async def _group_send(self, event) -> None:
         """Queue an event for the other workers; the sender task sends them in order.
@@ -411,6 +435,12 @@ class Room:
 
     async def _on_event(self, event) -> None:
         kind = event.get("type")
+        origin = event.get("origin")
+        if kind == "doc.bye":
+            self.peers.discard(origin)
+            return
+        if origin:
+            self.peers.add(origin)
         if kind == "doc.updates":
             applied = self._apply_all(event["updates"])
             self.tracker.add(event["first_seq"], event["first_seq"] + event["count"] - 1)
@@ -419,7 +449,12 @@ class Room:
             entries = decode_awareness(event["update"])
             self.awareness.apply(entries)
             await self._send_all(awareness_frame(event["update"]))
+        elif kind == "doc.here":
+            if event.get("seq", 0) > self.tracker.seq:
+                await self.catch_up()  # committed there while no one here listened
         elif kind == "doc.awareness_query":
+            here: HereEvent = {"type": "doc.here", "origin": self.channel, "seq": self.tracker.seq}
+            await self._group_send(here)
             local = [self.awareness.entries[cid] for cid in self.awareness_owners if cid in self.awareness.entries]
             local = [entry for entry in local if not entry.removed]
             if local:
@@ -513,6 +548,8 @@ class Room:
                 # Entries relayed to us after the lost one wait, in the Doc and in
                 # each client, for what they depend on: the log's entries release them.
                 await self._relay(applied)
+                if self.layer is not None:
+                    await self._announce()  # a worker that did not know of us now does
 
     def _apply_stored(self, state: persistence.LogState) -> None:
         self._apply_all(state.all_updates(), stored=True)
@@ -532,7 +569,7 @@ class Room:
 
     async def _broadcast_awareness(self, update: bytes) -> None:
         await self._send_all(awareness_frame(update))
-        if self.layer is not None:
+        if self._publishing():
             event: AwarenessEvent = {"type": "doc.awareness", "origin": self.channel, "update": update}
             await self._group_send(event)
 

@@ -497,3 +497,114 @@ async def test_a_stored_update_the_doc_refuses_is_not_relayed(owner, monkeypatch
             await room.receive(sender, protocol.sync_update(update))
             await room.drain()
         assert listener.updates() == [good] and str(room.text) == "good"
+
+
+async def until(condition, timeout: float = 3.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+@asynccontextmanager
+async def rooms_on_two_workers(owner, monkeypatch):
+    """One document's rooms as two workers hold them: (open_room, connections), where
+    `await open_room()` starts a room on the shared layer with one connection in it.
+    New rooms do not publish before they know of another (no announcement window)."""
+    from channels.layers import InMemoryChannelLayer
+
+    from collab.room import Room
+
+    monkeypatch.setattr(Room, "ANNOUNCE_SECONDS", 0.0)
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    layer = InMemoryChannelLayer()
+    rooms: list[Room] = []
+    connections: dict[Room, FakeConnection] = {}
+
+    async def open_room():
+        room = Room(document.id, layer=layer)
+        await room.start()
+        conn = connections[room] = FakeConnection(owner.pk)
+        await room.join(conn, conn.seat)
+        rooms.append(room)
+        return room
+
+    yield open_room, connections
+    for room in rooms:
+        if not room.closed:
+            await room.stop(compact=False)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_room_publishes_only_while_another_worker_has_the_document_open(owner):
+    from collab.room import Room
+
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    layer = RecordingLayer()
+    room = Room(document.id, layer=layer)
+    room.ANNOUNCE_SECONDS = 0.0
+    await room.start()
+    conn = FakeConnection(owner.pk)
+    await room.join(conn, conn.seat)
+
+    async def type_and_count_relays(text: str) -> int:
+        await room.receive(conn, protocol.sync_update(edit(text)))
+        await room.drain()
+        await room._drain_outbox()
+        return sum(e["type"] == "doc.updates" for e in layer.sent)
+
+    await room._drain_outbox()
+    assert layer.sent == [{"type": "doc.awareness_query", "origin": room.channel, "seq": 0}]
+    assert await type_and_count_relays("alone") == 0
+    await room._on_event({"type": "doc.awareness_query", "origin": "room.elsewhere", "seq": 1})
+    await room._drain_outbox()
+    assert layer.sent[-1] == {"type": "doc.here", "origin": room.channel, "seq": 1}
+    assert await type_and_count_relays("heard") == 1
+    await room._on_event({"type": "doc.bye", "origin": "room.elsewhere"})
+    assert await type_and_count_relays("alone again") == 1
+    assert conn.text().count("alone") == 2 and "heard" in conn.text()  # every keystroke reached the local client
+    await room.stop(compact=False)
+    assert layer.sent[-1] == {"type": "doc.bye", "origin": room.channel}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_room_opening_elsewhere_gets_what_was_committed_while_nobody_listened(owner, monkeypatch):
+    """The new room reads the log, then announces itself; a keystroke the first room
+    commits in between is not published (it knew of nobody), so the answer carries
+    the first room's log position and the newcomer catches up to it from the log,
+    without waiting for the ticker."""
+    async with rooms_on_two_workers(owner, monkeypatch) as (open_room, connections):
+        first = await open_room()
+        answer = asyncio.Event()
+        on_event = first._on_event
+
+        async def held_until_answered(event):
+            await answer.wait()  # the announcement arrives after the keystroke below
+            await on_event(event)
+
+        first._on_event = held_until_answered
+        second = await open_room()
+        await first.receive(connections[first], protocol.sync_update(edit("unheard")))
+        await first.drain()
+        assert first.peers == set() and second.tracker.seq == 0
+        answer.set()
+        assert await until(lambda: connections[second].text() == "unheard")
+        assert second.tracker.seq == 1 and str(second.text) == "unheard"
+        assert first.peers == {second.channel} and second.peers == {first.channel}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_rooms_that_know_each_other_relay_both_ways_until_one_closes(owner, monkeypatch):
+    async with rooms_on_two_workers(owner, monkeypatch) as (open_room, connections):
+        first = await open_room()
+        second = await open_room()
+        assert await until(lambda: first.peers == {second.channel} and second.peers == {first.channel})
+        await first.receive(connections[first], protocol.sync_update(edit("one ")))
+        assert await until(lambda: connections[second].text() == "one ")
+        await second.receive(connections[second], protocol.sync_update(edit("two ")))
+        assert await until(lambda: sorted(connections[first].text().split()) == ["one", "two"])
+        await second.stop(compact=False)
+        assert await until(lambda: first.peers == set())
+        assert not first._publishing()

@@ -162,6 +162,42 @@ async def test_a_room_opening_on_another_worker_learns_who_is_already_there(two_
     await b.close()
 
 
+async def test_a_worker_alone_with_a_document_tells_a_second_one_as_soon_as_it_opens(
+    transactional_db, redis_server, document, cookie
+):
+    """A worker alone with a document publishes nothing once its announcement window
+    has passed; when a second worker opens the document the two find each other and
+    relay at once both ways. The ticker is slowed to 30 s so that it cannot stand in."""
+    from collab.room import Room
+
+    env = {"COLLAB_RESYNC_INTERVAL": "30"}
+    workers = [Server(redis_url=redis_server.url, env=env, log_name=f"alone{i}") for i in (1, 2)]
+    try:
+        for worker in workers:
+            worker.start()
+        a = await open_client(workers[0], document, cookie, "a")
+        a.insert(0, "first ")
+        await asyncio.sleep(Room.ANNOUNCE_SECONDS + 0.5)
+        a.insert(len(a.value()), "alone ")  # committed while no other worker listens
+        for _ in range(100):
+            if await stored_text(document) == "first alone ":
+                break
+            await asyncio.sleep(0.05)
+        b = await open_client(workers[1], document, cookie, "b")
+        await converge([a, b], "first alone ", timeout=5)
+        await asyncio.sleep(Room.ANNOUNCE_SECONDS + 0.5)  # b's room no longer publishes unless it knows of a's
+        a.insert(0, "then ")
+        b.insert(len(b.value()), "both")
+        text = await converge([a, b], timeout=5)
+        assert text.startswith("then first alone ") and text.endswith("both")
+        assert await stored_text(document) == text
+        await a.close()
+        await b.close()
+    finally:
+        for worker in workers:
+            worker.close()
+
+
 def test_people_who_join_one_after_another_get_different_colours():
     from collab.identity import color_for
 
