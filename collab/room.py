@@ -14,14 +14,15 @@ applied by log `seq`; the registry's ticker compares that with the database and
 re-reads the log when a room has stayed behind for a full tick, and re-joins the
 group. That bounds divergence to about two ticks (`COLLAB_RESYNC_INTERVAL`).
 
-A room publishes only while another worker has the document open: publishing
-costs a worker about as much as the edit itself, and every worker reads its own
-publications back. Rooms learn of each other from an announcement when one opens
-(answered with the answerer's log position, so that the newcomer catches up on
-what was committed while nobody listened), from every event they receive, and
-from a goodbye when one closes. A new room publishes everything for its first
-`ANNOUNCE_SECONDS` while the answers come in, and one that had to catch up from
-the log announces itself again, so a lost announcement costs a catch-up, not more.
+A room publishes only while another worker has the document open: a publish,
+and reading it back (Pub/Sub delivers to the publisher's own subscription too),
+took a third of a worker's CPU for documents no other worker held. Rooms learn
+of each other from an announcement when one opens (answered with the answerer's
+log position, so that the newcomer catches up on what was committed while
+nobody listened), from every event they receive, and from a goodbye when one
+closes. A new room publishes everything for its first `ANNOUNCE_SECONDS` while
+the answers come in, and one that had to catch up from the log announces itself
+again, so a lost announcement costs a catch-up, not more.
 """
 
 from __future__ import annotations
