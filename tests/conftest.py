@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -85,10 +87,10 @@ def redis_server():
         yield running
 
 
-@pytest.fixture
-def two_workers(transactional_db, redis_server):
+@contextmanager
+def running_workers(redis_url: str, *, env: dict[str, str] | None = None, name: str = "worker"):
     """Two daphne processes sharing the test database and one Redis."""
-    workers = [Server(redis_url=redis_server.url, log_name=f"worker{i}") for i in (1, 2)]
+    workers = [Server(redis_url=redis_url, env=env, log_name=f"{name}{i}") for i in (1, 2)]
     try:
         for worker in workers:
             worker.start()
@@ -96,6 +98,12 @@ def two_workers(transactional_db, redis_server):
     finally:
         for worker in workers:
             worker.close()
+
+
+@pytest.fixture
+def two_workers(transactional_db, redis_server):
+    with running_workers(redis_server.url) as workers:
+        yield workers
 
 
 @pytest.fixture

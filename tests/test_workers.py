@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 
 from collab import persistence
 from collab.models import Document
-from tests.conftest import session_cookie
+from tests.conftest import running_workers, session_cookie
 from tests.servers import Server
 from tests.yclient import YClient, random_edit
 
@@ -170,11 +170,7 @@ async def test_a_worker_alone_with_a_document_tells_a_second_one_as_soon_as_it_o
     relay at once both ways. The ticker is slowed to 30 s so that it cannot stand in."""
     from collab.room import Room
 
-    env = {"COLLAB_RESYNC_INTERVAL": "30"}
-    workers = [Server(redis_url=redis_server.url, env=env, log_name=f"alone{i}") for i in (1, 2)]
-    try:
-        for worker in workers:
-            worker.start()
+    with running_workers(redis_server.url, env={"COLLAB_RESYNC_INTERVAL": "30"}, name="alone") as workers:
         a = await open_client(workers[0], document, cookie, "a")
         a.insert(0, "first ")
         await asyncio.sleep(Room.ANNOUNCE_SECONDS + 0.5)
@@ -193,9 +189,6 @@ async def test_a_worker_alone_with_a_document_tells_a_second_one_as_soon_as_it_o
         assert await stored_text(document) == text
         await a.close()
         await b.close()
-    finally:
-        for worker in workers:
-            worker.close()
 
 
 def test_people_who_join_one_after_another_get_different_colours():
