@@ -14,7 +14,7 @@ from collab import moderation, persistence, sharing
 from collab.crdt import new_doc
 from collab.models import Document
 from tests.browser import chromium, screenshot
-from tests.conftest import make_user, session_cookie
+from tests.conftest import make_user, running_workers, session_cookie
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
@@ -386,6 +386,39 @@ def test_two_workers_behind_redis(two_workers, owner, editor):
             assert wait_export(worker.url, cookie_a, document, expected) == expected
         expect(page_b.locator(".cm-ySelectionInfo", has_text="olivia")).to_be_visible()
         screenshot(page_b, "editor-two-workers")
+
+
+def test_a_second_worker_joins_a_document_one_worker_had_alone(transactional_db, redis_server, owner, editor):
+    """Worker one has the document to itself long enough to stop publishing; when
+    the second worker opens it, what was typed meanwhile, the text typed after and
+    both people's presence reach the other side. The workers' ticker is slowed to
+    30 s so that its catch-up from the log cannot stand in for the relay."""
+    from collab.room import Room
+
+    document = make_document(owner, text="Alone at first.\n", share=[(editor, "editor")])
+    cookie_a, cookie_b = session_cookie(owner), session_cookie(editor)
+    workers = running_workers(redis_server.url, env={"COLLAB_RESYNC_INTERVAL": "30"}, name="browser")
+    with workers as (worker1, worker2), chromium() as browser:
+        _, page_a = open_editor(browser, worker1.url, cookie_a, document)
+        time.sleep(Room.ANNOUNCE_SECONDS + 0.5)
+        put_cursor(page_a, "end")
+        page_a.keyboard.type("Typed alone. ")
+        wait_saved(page_a)
+        _, page_b = open_editor(browser, worker2.url, cookie_b, document)
+        wait_text(page_b, "Alone at first.\nTyped alone. ")
+        expect(avatar(page_a, "edith")).to_have_count(1)
+        expect(avatar(page_b, "olivia")).to_have_count(1)
+        time.sleep(Room.ANNOUNCE_SECONDS + 0.5)  # both rooms now publish only because they know of each other
+        put_cursor(page_b, "start")
+        page_b.keyboard.type("From worker two. ")
+        wait_contains(page_a, "From worker two. ")
+        page_a.keyboard.type("And one.")
+        expected = "From worker two. Alone at first.\nTyped alone. And one."
+        wait_text(page_b, expected)
+        wait_text(page_a, expected)
+        expect(page_a.locator(".cm-ySelectionInfo", has_text="edith")).to_be_visible()
+        expect(page_b.locator(".cm-ySelectionInfo", has_text="olivia")).to_be_visible()
+        screenshot(page_b, "editor-second-worker-joins")
 
 
 def test_a_viewer_reads_live_but_cannot_change_anything(server, owner, viewer):
