@@ -30,6 +30,7 @@ It prints the tables and writes them to bench/results/compare.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
 import json
@@ -630,6 +631,20 @@ class Outcome:
     versions: dict = field(default_factory=dict)  # (server, scenario) -> collab's code before and after it
 
 
+def held_workers(dep: Deployment, args):
+    """With --s-worker-cpu, each of collab's workers held to that share of a core."""
+    if not (args.s_worker_cpu and dep.kind.startswith("collab")):
+        return contextlib.nullcontext()
+    cap = CpuCap("collab-bench", args.s_worker_cpu)
+    try:
+        for pid in dep.app_pids():
+            cap.hold(pid)
+    except BaseException:
+        cap.release()
+        raise
+    return cap
+
+
 def run_scenario(dep: Deployment, args, sc: str, label: str, connections: int = 0) -> dict:
     p = args.plan
     if sc == "A":
@@ -641,11 +656,7 @@ def run_scenario(dep: Deployment, args, sc: str, label: str, connections: int = 
     if sc == "D":
         return run_join(dep, args, label)
     if sc == "S":
-        if not (args.s_worker_cpu and dep.kind.startswith("collab")):
-            return run_load(dep, args, label, p.s_rooms, p.s_clients, 0, p.s_duration, True, p.s_max_rate)
-        with CpuCap("collab-bench", args.s_worker_cpu) as cap:
-            for pid in dep.app_pids():
-                cap.hold(pid)
+        with held_workers(dep, args):
             return run_load(dep, args, label, p.s_rooms, p.s_clients, 0, p.s_duration, True, p.s_max_rate)
     if sc == "E":
         per_room = max(2, connections // p.e_rooms)
