@@ -4,6 +4,9 @@ and reaches open connections through the rights check of every worker's ticker
 
 from __future__ import annotations
 
+from importlib import import_module
+
+from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
 from django.db import transaction
@@ -65,9 +68,10 @@ def user_ban(*, user, actor, reason: str = "") -> None:
     """Deactivate the account: it cannot sign in, its sessions end, its sockets close (4410)."""
     type(user).objects.filter(pk=user.pk).update(is_active=False)
     # Sessions are not indexed by user: look through the live ones.
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
         if str(session.get_decoded().get(SESSION_KEY)) == str(user.pk):
-            session.delete()
+            store.delete(session.session_key)  # from the session cache too, not only the table
     audit(actor=actor, action="ban", target=user, reason=reason)
 
 

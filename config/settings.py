@@ -148,6 +148,29 @@ else:
         }
     }
 
+# Sessions are read from this cache before the database (collab.sessions): a
+# WebSocket handshake then queries the database for the user only. With several
+# workers (REDIS_URL) the cache is Redis, shared, so that a logout on one worker
+# ends the session on all of them; in one process, its memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "collab",
+            # An unreachable Redis costs a request at most this long, then the database answers.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        }
+    }
+SESSION_ENGINE = "collab.sessions"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import random
+import secrets
 import time
 
 import pytest
+import redis
+import websockets
 from channels.db import database_sync_to_async
 
 from collab import persistence
@@ -189,6 +193,31 @@ async def test_a_worker_alone_with_a_document_tells_a_second_one_as_soon_as_it_o
         assert await stored_text(document) == text
         await a.close()
         await b.close()
+
+
+def log_out(server: Server, cookie: str) -> int:
+    """POST the logout form to `server` as the browser would; the response's status."""
+    token = secrets.token_hex(16)  # any 32-character CSRF secret, sent as cookie and header
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        headers = {"Cookie": f"{cookie}; csrftoken={token}", "X-CSRFToken": token, "Origin": server.url}
+        conn.request("POST", "/accounts/logout/", headers=headers)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+async def test_a_logout_on_one_worker_ends_the_session_on_every_worker(two_workers, redis_server, document, cookie):
+    await (await open_client(two_workers[1], document, cookie, "before")).close()  # worker 2 has read the session
+    cached = redis.Redis.from_url(redis_server.url)
+    try:
+        assert await asyncio.to_thread(cached.keys, "collab:*")  # in the cache the workers share
+    finally:
+        cached.close()
+    assert await asyncio.to_thread(log_out, two_workers[0], cookie) == 302
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await open_client(two_workers[1], document, cookie, "after")
+    assert refused.value.response.status_code == 403
 
 
 def test_people_who_join_one_after_another_get_different_colours():

@@ -1,0 +1,54 @@
+"""Sessions: Django's cached_db store, which reads the cache before the database.
+
+Every WebSocket handshake loads its session (channels' auth middleware); from the
+cache that costs a fraction of a database query. The database stays the record:
+logout and a ban delete the session there and in the cache, and the registry
+checks open connections' sessions against the database.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.sessions.backends import cached_db, db
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+
+class SessionStore(cached_db.SessionStore):
+    """Django's cached_db store, which stays usable while its cache (Redis) is down.
+
+    Django's falls back to the database when the cache cannot be read, but then
+    fails the request when it cannot store what it read, and fails a sign-in when
+    it cannot ask the cache whether a new key is taken or delete the key signed in
+    from: with Redis down, every page and handshake of a signed-in person would
+    fail. Ending a session (logout, a ban) still fails loudly then, as Django's
+    does, rather than leave it alive in the cache.
+    """
+
+    def load(self):
+        try:
+            return super().load()
+        except RedisError as exc:
+            logger.warning("session cache unavailable (%r); reading the session from the database", exc)
+            return db.SessionStore.load(self)
+
+    def exists(self, session_key):
+        try:
+            return super().exists(session_key)
+        except RedisError:
+            return db.SessionStore.exists(self, session_key)
+
+    def cycle_key(self):
+        # Signing in moves the session to a new key and deletes the old one, which
+        # holds only what the session held before: if the cache keeps a copy of it
+        # meanwhile, that copy grants nothing its holder did not have before.
+        data, key = self._session, self.session_key
+        self.create()
+        self._session_cache = data
+        if key:
+            try:
+                self.delete(key)
+            except RedisError as exc:
+                logger.warning("session cache unavailable (%r); the key signed in from stays cached", exc)

@@ -1,0 +1,46 @@
+"""Sessions are read from the cache before the database, and end in both."""
+
+from __future__ import annotations
+
+import socket
+
+from django.contrib.auth import SESSION_KEY
+from django.test import Client
+
+from collab import moderation
+from collab.sessions import SessionStore
+
+
+def signed_in_session_key(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def test_a_signed_in_session_loads_without_a_query(owner, django_assert_num_queries):
+    key = signed_in_session_key(owner)
+    with django_assert_num_queries(0):  # what every WebSocket handshake reads
+        data = SessionStore(session_key=key).load()
+    assert data[SESSION_KEY] == str(owner.pk)
+
+
+def test_the_session_loads_from_the_database_while_the_cache_is_down(owner, settings):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    key = signed_in_session_key(owner)  # stored in the database; the cache write fails and is logged
+    assert SessionStore(session_key=key).load()[SESSION_KEY] == str(owner.pk)
+
+
+def test_a_ban_ends_the_cached_session_too(owner, editor):
+    key = signed_in_session_key(editor)
+    assert SessionStore(session_key=key).load()  # cached now
+    moderation.user_ban(user=editor, actor=owner, reason="spam")
+    assert SessionStore(session_key=key).load() == {}
