@@ -71,6 +71,7 @@ from .protocol import (
     sync_step2,
     sync_update,
 )
+from .publisher import Publisher, publisher_for
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,8 @@ class Room:
         self._idle.set()
         self._tasks: list[asyncio.Task] = []
         self._catch_up_lock = asyncio.Lock()
-        self._outbox: asyncio.Queue = asyncio.Queue(maxsize=1000)  # events for the other workers
+        self._publisher: Publisher | None = None  # the worker's queue of events for the other workers
+        self._last_ticket = 0  # of this room's latest event in it
         self.closed = False
         # Read once: Django's settings object costs a lookup through LazyObject per
         # attribute, and these are read for every frame sent.
@@ -149,8 +151,8 @@ class Room:
         if self.layer is not None:
             self.channel = await self.layer.new_channel("room.")
             await self.layer.group_add(self.group, self.channel)
+            self._publisher = publisher_for(self.layer)
             self._tasks.append(asyncio.create_task(self._receive_loop(), name=f"room-receive-{self.id}"))
-            self._tasks.append(asyncio.create_task(self._send_loop(), name=f"room-send-{self.id}"))
             # Rooms of this document on other workers answer: who they are, who is there.
             self._announced_until = time.monotonic() + self.ANNOUNCE_SECONDS
             await self._announce()
@@ -176,10 +178,13 @@ class Room:
             await self._compact()
 
     async def _drain_outbox(self, timeout: float = 5.0) -> None:
+        """Wait until this room's events so far are sent to the other workers."""
+        if self._publisher is None:
+            return
         try:
-            await asyncio.wait_for(self._outbox.join(), timeout)
+            await asyncio.wait_for(self._publisher.wait_sent(self._last_ticket), timeout)
         except TimeoutError:
-            logger.warning("room %s: %d events for other workers not sent", self.id, self._outbox.qsize())
+            logger.warning("room %s: events for other workers not sent in %g s", self.id, timeout)
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed and applied."""
@@ -370,7 +375,7 @@ class Room:
                 "count": len(stored),
             }
             await self._group_send(event)
-            # Let the sender task publish it before the local sends: those take a
+            # Let the publisher send it before the local sends: those take a
             # while in a large room, and the other workers' clients wait meanwhile.
             await asyncio.sleep(0)
         if updates:
@@ -387,29 +392,17 @@ class Room:
         await self._group_send(event)
 
     async def _group_send(self, event) -> None:
-        """Queue an event for the other workers; the sender task sends them in order.
+        """Queue an event for the other workers; the worker's publisher sends them in order.
 
         The caller does not wait for Redis, so a slow round trip never holds up the
         next group commit or the local relay. If the queue is full the event is
         dropped: the other workers' ticker repairs that from the log.
         """
-        try:
-            self._outbox.put_nowait(event)
-        except asyncio.QueueFull:
+        ticket = self._publisher.publish(self.group, event)
+        if ticket is None:
             logger.warning("room %s: relay queue full, dropping a %s event", self.id, event["type"])
-
-    async def _send_loop(self) -> None:
-        while True:
-            event = await self._outbox.get()
-            try:
-                await self.layer.group_send(self.group, event)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Lost relays are repaired by the ticker's catch-up; never fail the sender.
-                logger.warning("room %s: group_send failed: %r", self.id, exc)
-            finally:
-                self._outbox.task_done()
+        else:
+            self._last_ticket = ticket
 
     # -- from other workers ---------------------------------------------------
 

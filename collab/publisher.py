@@ -1,0 +1,110 @@
+"""Events for the other workers: one queue per worker, sent in batches.
+
+channels-redis's Pub/Sub layer sends one PUBLISH at a time per worker, behind a
+lock, and waits for its reply: under load the rooms' events queued behind each
+other's round trips, and each cost a write and a read of the Redis socket. Here
+the rooms of a worker share one queue; whatever is queued while a batch is on
+its way goes in the next one, and on that layer a batch is one pipeline: one
+write, one round trip. One queue and one batch at a time keep every room's
+events in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+
+logger = logging.getLogger(__name__)
+
+Batch = list[tuple[str, dict]]  # (group, event)
+
+
+class Publisher:
+    LIMIT = 10_000  # events queued at most; more are dropped (the ticker's catch-up repairs that)
+
+    def __init__(self, layer, *, send_batch: Callable[[Batch], Awaitable[None]] | None = None):
+        self.layer = layer
+        self.send_batch = send_batch or pipelined_sender(layer) or self._one_by_one
+        self.queue: Batch = []
+        self.queued = 0  # events accepted so far
+        self.sent = 0  # events sent (or given up on) so far
+        self.batches = 0
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Condition()
+        self._task: asyncio.Task | None = None
+
+    def publish(self, group: str, event: dict) -> int | None:
+        """Queue `event` for `group`; its ticket for `wait_sent`, or None if the queue is full."""
+        if len(self.queue) >= self.LIMIT:
+            return None
+        self.queue.append((group, event))
+        self.queued += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="collab-publisher")
+        self._wake.set()
+        return self.queued
+
+    async def wait_sent(self, ticket: int) -> None:
+        """Until the event with this ticket, and every one before it, is sent."""
+        async with self._progress:
+            await self._progress.wait_for(lambda: self.sent >= ticket)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.queue:
+                batch, self.queue = self.queue, []
+                self.batches += 1
+                try:
+                    await self.send_batch(batch)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # Lost events are repaired by the ticker's catch-up; the queue goes on.
+                    logger.warning("could not send %d events to the other workers: %r", len(batch), exc)
+                self.sent += len(batch)
+                async with self._progress:
+                    self._progress.notify_all()
+
+    async def _one_by_one(self, batch: Batch) -> None:
+        for group, event in batch:
+            await self.layer.group_send(group, event)
+
+
+def pipelined_sender(layer) -> Callable[[Batch], Awaitable[None]] | None:
+    """A batch as one Redis pipeline of PUBLISHes, for channels-redis's Pub/Sub layer
+    on one Redis server; None for any other layer."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+    from channels_redis.utils import create_pool
+    from redis import asyncio as aioredis
+
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return None
+    loop_layer = layer._get_layer()  # this event loop's connections and naming
+    if len(loop_layer._shards) != 1:
+        return None
+    client = aioredis.Redis(connection_pool=create_pool(loop_layer._shards[0].host))
+    channel_of = loop_layer._get_group_channel_name
+
+    async def send(batch: Batch) -> None:
+        async with client.pipeline(transaction=False) as pipe:
+            for group, event in batch:
+                pipe.publish(channel_of(group), layer.serialize(event))
+            await pipe.execute()
+
+    return send
+
+
+_publishers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> {id(layer): Publisher}
+
+
+def publisher_for(layer) -> Publisher:
+    """The publisher of the running event loop for `layer`."""
+    publishers = _publishers.setdefault(asyncio.get_running_loop(), {})
+    publisher = publishers.get(id(layer))
+    if publisher is None or publisher.layer is not layer:
+        publisher = publishers[id(layer)] = Publisher(layer)
+    return publisher

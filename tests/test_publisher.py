@@ -1,0 +1,66 @@
+"""A worker's events for the other workers: one queue, batches, one Redis round trip each."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from redis.asyncio.client import Pipeline
+
+from collab.publisher import Publisher
+
+
+async def test_events_queued_together_go_to_redis_in_one_pipeline_and_in_order(redis_server, monkeypatch):
+    layer = RedisPubSubChannelLayer(hosts=[{"address": redis_server.url}])
+    groups = [f"doc.{i}" for i in range(10)]
+    channels = {}
+    for group in groups:  # as rooms on another worker listen
+        channels[group] = await layer.new_channel("room.")
+        await layer.group_add(group, channels[group])
+    executed = []
+    execute = Pipeline.execute
+
+    async def counting_execute(self, *args, **kwargs):
+        executed.append(len(self.command_stack))
+        return await execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", counting_execute)
+    publisher = Publisher(layer)
+    for n in range(20):
+        for group in groups:
+            ticket = publisher.publish(group, {"type": "doc.updates", "n": n})
+    await asyncio.wait_for(publisher.wait_sent(ticket), 5)
+    assert publisher.batches == 1 and executed == [200]
+    for group, channel in channels.items():
+        received = [(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(20)]
+        assert received == list(range(20)), group
+    await layer.flush()
+
+
+async def test_a_batch_that_fails_is_dropped_and_the_queue_goes_on(caplog):
+    sent = []
+
+    async def send_batch(batch):
+        if not sent:
+            sent.append(None)
+            raise ConnectionError("Redis is restarting")
+        sent.extend(event["n"] for _, event in batch)
+
+    publisher = Publisher(layer=None, send_batch=send_batch)
+    with caplog.at_level(logging.WARNING, logger="collab.publisher"):
+        first = publisher.publish("doc.1", {"type": "doc.updates", "n": 1})
+        await asyncio.wait_for(publisher.wait_sent(first), 5)
+    assert "could not send 1 events" in caplog.text
+    second = publisher.publish("doc.1", {"type": "doc.updates", "n": 2})
+    await asyncio.wait_for(publisher.wait_sent(second), 5)
+    assert sent == [None, 2]
+
+
+async def test_a_full_queue_refuses_more(monkeypatch):
+    monkeypatch.setattr(Publisher, "LIMIT", 3)
+    publisher = Publisher(layer=None, send_batch=lambda batch: asyncio.sleep(0))
+    tickets = [publisher.publish("doc.1", {"type": "doc.updates"}) for _ in range(4)]  # nothing sent yet
+    assert tickets == [1, 2, 3, None]
+    await asyncio.wait_for(publisher.wait_sent(3), 5)
+    assert publisher.publish("doc.1", {"type": "doc.updates"}) == 4
