@@ -46,6 +46,14 @@ class HereEvent(TypedDict):
     seq: int  # what the answering room has applied; the announcer catches up to it from the log
 
 
+class AliveEvent(TypedDict):
+    """Sent by a room that has sent nothing else for a while: it still has the
+    document open (rooms forget a peer they have not heard from in `COLLAB_PEER_TIMEOUT`)."""
+
+    type: Literal["doc.alive"]
+    origin: str
+
+
 class ByeEvent(TypedDict):
     """The room closed: there is nothing to relay to it any more."""
 

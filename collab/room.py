@@ -20,9 +20,12 @@ took a third of a worker's CPU for documents no other worker held. Rooms learn
 of each other from an announcement when one opens (answered with the answerer's
 log position, so that the newcomer catches up on what was committed while
 nobody listened), from every event they receive, and from a goodbye when one
-closes. A new room publishes everything for its first `ANNOUNCE_SECONDS` while
-the answers come in, and one that had to catch up from the log announces itself
-again, so a lost announcement costs a catch-up, not more.
+closes, or, for one on a worker that crashed, from its silence: a room sends
+something at least every third of `COLLAB_PEER_TIMEOUT` and forgets a peer it
+has not heard from in that long. A new room publishes everything for its first
+`ANNOUNCE_SECONDS` while the answers come in, and one that had to catch up from
+the log announces itself again, so a lost announcement costs a catch-up, not
+more.
 """
 
 from __future__ import annotations
@@ -48,7 +51,15 @@ from .crdt import (
     check_update,
     new_doc,
 )
-from .events import AwarenessEvent, AwarenessQueryEvent, ByeEvent, HereEvent, UpdatesEvent, group_name
+from .events import (
+    AliveEvent,
+    AwarenessEvent,
+    AwarenessQueryEvent,
+    ByeEvent,
+    HereEvent,
+    UpdatesEvent,
+    group_name,
+)
 from .exceptions import (
     AccessRemoved,
     ClientTooSlow,
@@ -123,6 +134,8 @@ class Room:
         self.behind_at: int = 0  # the database's seq at the last tick, if we were behind it
         self.channel: str | None = None
         self.peers: set[str] = set()  # channels of this document's rooms on other workers
+        self._heard_at: dict[str, float] = {}  # when each peer last sent anything
+        self._sent_at = 0.0  # when this room last sent the other workers anything
         self._announced_until = 0.0
         self.pending: list[Pending] = []
         self.since_compaction = 0
@@ -403,6 +416,7 @@ class Room:
             logger.warning("room %s: relay queue full, dropping a %s event", self.id, event["type"])
         else:
             self._last_ticket = ticket
+            self._sent_at = time.monotonic()
 
     # -- from other workers ---------------------------------------------------
 
@@ -432,9 +446,11 @@ class Room:
         origin = event.get("origin")
         if kind == "doc.bye":
             self.peers.discard(origin)
+            self._heard_at.pop(origin, None)
             return
         if origin:
             self.peers.add(origin)
+            self._heard_at[origin] = time.monotonic()
         if kind == "doc.updates":
             applied = self._apply_all(event["updates"])
             self.tracker.add(event["first_seq"], event["first_seq"] + event["count"] - 1)
@@ -529,6 +545,29 @@ class Room:
                 await self.layer.group_add(self.group, self.channel)  # Redis may have restarted
             except Exception as exc:
                 logger.warning("room %s: could not re-join its group: %r", self.id, exc)
+        await self._keep_peers()
+
+    async def _keep_peers(self) -> None:
+        """Forget peers not heard from in a while, and tell them we are still here.
+
+        A worker that crashed sends no goodbye: its peers would publish every update
+        to no one until their rooms closed. Each room therefore sends something at
+        least every third of the timeout (an alive event when nothing else went),
+        and forgets a peer silent for the whole timeout. One forgotten by mistake
+        (Redis cut off meanwhile) is learnt again from its next event, or from the
+        announcement that follows a catch-up.
+        """
+        if not self.peers:
+            return
+        now = time.monotonic()
+        timeout = settings.COLLAB_PEER_TIMEOUT
+        for peer in [p for p in self.peers if now - self._heard_at.get(p, now) > timeout]:
+            logger.info("room %s: nothing from %s in %g s; no longer relaying to it", self.id, peer, timeout)
+            self.peers.discard(peer)
+            self._heard_at.pop(peer, None)
+        if self.peers and now - self._sent_at > timeout / 3:
+            alive: AliveEvent = {"type": "doc.alive", "origin": self.channel}
+            await self._group_send(alive)
 
     async def catch_up(self) -> None:
         """Apply what the log holds beyond our seq (relays we missed)."""

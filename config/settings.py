@@ -258,6 +258,9 @@ ACCESS_LOG = os.environ.get("ACCESS_LOG") or ("-" if LOG_LEVEL in ("DEBUG", "INF
 COLLAB_DB_THREADS = envint("COLLAB_DB_THREADS", 4)  # database threads; on PostgreSQL also loop connections
 COLLAB_COMPACT_EVERY = envint("COLLAB_COMPACT_EVERY", 500)  # log entries between snapshots
 COLLAB_RESYNC_INTERVAL = float(os.environ.get("COLLAB_RESYNC_INTERVAL", "0.5"))  # seconds between log checks
+# Seconds after which a room forgets another worker's room it has not heard from (a
+# crashed worker sends no goodbye) and stops publishing to it.
+COLLAB_PEER_TIMEOUT = float(os.environ.get("COLLAB_PEER_TIMEOUT", "10"))
 COLLAB_PROBE_BYTES = envint("COLLAB_PROBE_BYTES", 256 * 1024)  # bytes sent between read receipts
 COLLAB_MAX_BACKLOG_BYTES = envint("COLLAB_MAX_BACKLOG_BYTES", 16 * 1024 * 1024)  # unread bytes before 4408
 COLLAB_RATE_MESSAGES = envint("COLLAB_RATE_MESSAGES", 100)  # messages a second per connection (burst 3x)

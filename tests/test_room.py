@@ -537,8 +537,9 @@ async def rooms_on_two_workers(owner, monkeypatch):
             await room.stop(compact=False)
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_a_room_publishes_only_while_another_worker_has_the_document_open(owner):
+async def room_telling_other_workers(owner):
+    """A room past its announcement window on a RecordingLayer, with one connection;
+    and a function that types through it and counts the updates published so far."""
     from collab.room import Room
 
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
@@ -555,6 +556,13 @@ async def test_a_room_publishes_only_while_another_worker_has_the_document_open(
         await room._drain_outbox()
         return sum(e["type"] == "doc.updates" for e in layer.sent)
 
+    return room, layer, conn, type_and_count_relays
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_room_publishes_only_while_another_worker_has_the_document_open(owner):
+    room, layer, conn, type_and_count_relays = await room_telling_other_workers(owner)
+
     await room._drain_outbox()
     assert layer.sent == [{"type": "doc.awareness_query", "origin": room.channel, "seq": 0}]
     assert await type_and_count_relays("alone") == 0
@@ -567,6 +575,36 @@ async def test_a_room_publishes_only_while_another_worker_has_the_document_open(
     assert conn.text().count("alone") == 2 and "heard" in conn.text()  # every keystroke reached the local client
     await room.stop(compact=False)
     assert layer.sent[-1] == {"type": "doc.bye", "origin": room.channel}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_room_forgets_a_peer_it_has_not_heard_from_and_stops_publishing(owner, settings):
+    """A worker that crashed sends no goodbye; its silence ends the relaying to it."""
+    settings.COLLAB_PEER_TIMEOUT = 10.0
+    room, layer, conn, type_and_count_relays = await room_telling_other_workers(owner)
+
+    async def tick():
+        await room.tick((room.tracker.seq, room.rights.version), rejoin=False)
+        await room._drain_outbox()
+
+    await room._on_event({"type": "doc.alive", "origin": "room.elsewhere"})
+    assert await type_and_count_relays("heard") == 1
+    room._sent_at -= 4  # quiet for more than a third of the timeout: it says it is still here
+    await tick()
+    assert layer.sent[-1] == {"type": "doc.alive", "origin": room.channel}
+    room._heard_at["room.elsewhere"] -= 9  # silent, but not for the whole timeout yet
+    await tick()
+    assert room.peers == {"room.elsewhere"}
+    room._heard_at["room.elsewhere"] -= 2
+    await tick()
+    assert room.peers == set()
+    sent = len(layer.sent)
+    assert await type_and_count_relays("alone") == 1  # not published
+    await tick()
+    assert len(layer.sent) == sent  # no one left to tell it is alive
+    await room._on_event({"type": "doc.alive", "origin": "room.elsewhere"})  # it was only cut off
+    assert await type_and_count_relays("heard again") == 2
+    await room.stop(compact=False)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -195,6 +195,48 @@ async def test_a_worker_alone_with_a_document_tells_a_second_one_as_soon_as_it_o
         await b.close()
 
 
+async def messages_on(listener, seconds: float) -> int:
+    """How many messages a Redis Pub/Sub subscription gets within `seconds`."""
+    count, deadline = 0, time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if await listener.get_message(ignore_subscribe_messages=True, timeout=left) is not None:
+            count += 1
+    return count
+
+
+async def test_a_worker_stops_relaying_to_one_that_crashed(transactional_db, redis_server, document, cookie):
+    """A killed worker says no goodbye; the other forgets it after COLLAB_PEER_TIMEOUT
+    of silence and stops publishing the document's updates to Redis."""
+    from collab.room import Room
+
+    env = {"COLLAB_PEER_TIMEOUT": "1.5", "COLLAB_RESYNC_INTERVAL": "0.1"}
+    client = redis.asyncio.Redis.from_url(redis_server.url)
+    listener = client.pubsub()
+    await listener.subscribe(f"asgi__group__doc.{document.id}")  # channels-redis's name for the group
+    try:
+        with running_workers(redis_server.url, env=env, name="crash") as workers:
+            a = await open_client(workers[0], document, cookie, "a")
+            b = await open_client(workers[1], document, cookie, "b")
+            await asyncio.sleep(Room.ANNOUNCE_SECONDS + 0.5)
+            await messages_on(listener, 0.1)
+            a.insert(0, "relayed ")
+            await converge([a, b], "relayed ", timeout=5)
+            assert await messages_on(listener, 0.5) >= 1  # published while worker 2 holds the document
+            workers[1].kill()
+            await asyncio.sleep(2.5)  # its silence outlasts the timeout
+            await messages_on(listener, 0.1)
+            a.insert(len(a.value()), "alone")
+            for _ in range(100):
+                if await stored_text(document) == "relayed alone":
+                    break
+                await asyncio.sleep(0.05)
+            assert await messages_on(listener, 1.0) == 0
+            await a.close()
+    finally:
+        await listener.aclose()
+        await client.aclose()
+
+
 def log_out(server: Server, cookie: str) -> int:
     """POST the logout form to `server` as the browser would; the response's status."""
     token = secrets.token_hex(16)  # any 32-character CSRF secret, sent as cookie and header
