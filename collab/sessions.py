@@ -24,7 +24,8 @@ class SessionStore(cached_db.SessionStore):
     it cannot ask the cache whether a new key is taken or delete the key signed in
     from: with Redis down, every page and handshake of a signed-in person would
     fail. Ending a session (logout, a ban) still fails loudly then, as Django's
-    does, rather than leave it alive in the cache.
+    does: its row is gone, but a copy Redis kept may live on, so the person is
+    told rather than shown a logout that may not have happened everywhere.
     """
 
     def load(self):
