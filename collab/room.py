@@ -133,8 +133,7 @@ class Room:
         self.tracker = SeqTracker()
         self.behind_at: int = 0  # the database's seq at the last tick, if we were behind it
         self.channel: str | None = None
-        self.peers: set[str] = set()  # channels of this document's rooms on other workers
-        self._heard_at: dict[str, float] = {}  # when each peer last sent anything
+        self._heard_at: dict[str, float] = {}  # peers (see `peers`) and when each last sent anything
         self._sent_at = 0.0  # when this room last sent the other workers anything
         self._announced_until = 0.0
         self.pending: list[Pending] = []
@@ -396,9 +395,14 @@ class Room:
             # holds several clients' updates, and every frame costs each recipient.
             await self._send_all(sync_update(updates[0] if len(updates) == 1 else merge_updates(*updates)))
 
+    @property
+    def peers(self):
+        """Channels of this document's rooms on other workers (as a set-like view)."""
+        return self._heard_at.keys()
+
     def _publishing(self) -> bool:
         """Whether to tell other workers: one of them has the document open, or may."""
-        return self.layer is not None and (bool(self.peers) or time.monotonic() < self._announced_until)
+        return self.layer is not None and (bool(self._heard_at) or time.monotonic() < self._announced_until)
 
     async def _announce(self) -> None:
         event: AwarenessQueryEvent = {"type": "doc.awareness_query", "origin": self.channel, "seq": self.tracker.seq}
@@ -445,11 +449,9 @@ class Room:
         kind = event.get("type")
         origin = event.get("origin")
         if kind == "doc.bye":
-            self.peers.discard(origin)
             self._heard_at.pop(origin, None)
             return
         if origin:
-            self.peers.add(origin)
             self._heard_at[origin] = time.monotonic()
         if kind == "doc.updates":
             applied = self._apply_all(event["updates"])
@@ -557,15 +559,14 @@ class Room:
         (Redis cut off meanwhile) is learnt again from its next event, or from the
         announcement that follows a catch-up.
         """
-        if not self.peers:
+        if not self._heard_at:
             return
         now = time.monotonic()
         timeout = settings.COLLAB_PEER_TIMEOUT
-        for peer in [p for p in self.peers if now - self._heard_at.get(p, now) > timeout]:
+        for peer in [p for p, heard in self._heard_at.items() if now - heard > timeout]:
             logger.info("room %s: nothing from %s in %g s; no longer relaying to it", self.id, peer, timeout)
-            self.peers.discard(peer)
-            self._heard_at.pop(peer, None)
-        if self.peers and now - self._sent_at > timeout / 3:
+            del self._heard_at[peer]
+        if self._heard_at and now - self._sent_at > timeout / 3:
             alive: AliveEvent = {"type": "doc.alive", "origin": self.channel}
             await self._group_send(alive)
 

@@ -42,14 +42,11 @@ class SessionStore(cached_db.SessionStore):
             return db.SessionStore.exists(self, session_key)
 
     def cycle_key(self):
-        # Signing in moves the session to a new key and deletes the old one, which
-        # holds only what the session held before: if the cache keeps a copy of it
-        # meanwhile, that copy grants nothing its holder did not have before.
-        data, key = self._session, self.session_key
-        self.create()
-        self._session_cache = data
-        if key:
-            try:
-                self.delete(key)
-            except RedisError as exc:
-                logger.warning("session cache unavailable (%r); the key signed in from stays cached", exc)
+        # Signing in moves the session to a new key, then deletes the old one (the
+        # last step of Django's cycle_key), which holds only what the session held
+        # before: if the cache keeps a copy of it meanwhile, that copy grants
+        # nothing its holder did not have before.
+        try:
+            super().cycle_key()
+        except RedisError as exc:
+            logger.warning("session cache unavailable (%r); the key signed in from stays cached", exc)
