@@ -64,3 +64,18 @@ async def test_a_full_queue_refuses_more(monkeypatch):
     assert tickets == [1, 2, 3, None]
     await asyncio.wait_for(publisher.wait_sent(3), 5)
     assert publisher.publish("doc.1", {"type": "doc.updates"}) == 4
+
+
+async def test_a_worker_reads_the_other_workers_events_with_the_c_parser(redis_server):
+    # Under load with rooms split between workers, reading Pub/Sub replies was the
+    # largest cost a worker had beyond serving its own clients (bench/README.md).
+    from redis._parsers import _AsyncHiredisParser
+
+    layer = RedisPubSubChannelLayer(hosts=[{"address": redis_server.url}])
+    channel = await layer.new_channel("room.")
+    await layer.group_add("doc.1", channel)
+    await layer.group_send("doc.1", {"type": "doc.updates", "n": 1})
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 1
+    (shard,) = layer._get_layer()._shards
+    assert isinstance(shard._pubsub.connection._parser, _AsyncHiredisParser)
+    await layer.flush()
