@@ -68,6 +68,7 @@ from .exceptions import (
     DisconnectedByModerator,
     RateLimited,
 )
+from .inbox import Inbox, inbox_for, listen
 from .members import Connection, Member, Seat
 from .protocol import (
     Message,
@@ -111,6 +112,14 @@ class SeqTracker:
             self.seq = max(self.seq, self.ahead.pop(0)[1])
 
 
+@dataclass(slots=True)
+class Peer:
+    """This document's room on another worker, as far as this room knows it."""
+
+    heard_at: float  # when it last sent anything (time.monotonic)
+    inbox: str | None  # its worker's inbox (collab.inbox), if it said
+
+
 @dataclass
 class Pending:
     update: bytes
@@ -133,7 +142,7 @@ class Room:
         self.tracker = SeqTracker()
         self.behind_at: int = 0  # the database's seq at the last tick, if we were behind it
         self.channel: str | None = None
-        self._heard_at: dict[str, float] = {}  # peers (see `peers`) and when each last sent anything
+        self._peers: dict[str, Peer] = {}  # by channel
         self._sent_at = 0.0  # when this room last sent the other workers anything
         self._announced_until = 0.0
         self.pending: list[Pending] = []
@@ -145,6 +154,7 @@ class Room:
         self._tasks: list[asyncio.Task] = []
         self._catch_up_lock = asyncio.Lock()
         self._publisher: Publisher | None = None  # the worker's queue of events for the other workers
+        self._inbox: Inbox | None = None  # where the other workers' rooms send to this one
         self._last_ticket = 0  # of this room's latest event in it
         self.closed = False
         # Read once: Django's settings object costs a lookup through LazyObject per
@@ -164,7 +174,11 @@ class Room:
             self.channel = await self.layer.new_channel("room.")
             await self.layer.group_add(self.group, self.channel)
             self._publisher = publisher_for(self.layer)
-            self._tasks.append(asyncio.create_task(self._receive_loop(), name=f"room-receive-{self.id}"))
+            self._inbox = inbox_for(self.layer)
+            await self._inbox.open()
+            self._inbox.add(self.channel, self._on_event)
+            receiving = listen(self.layer, self.channel, self._on_group_event, f"room {self.id}")
+            self._tasks.append(asyncio.create_task(receiving, name=f"room-receive-{self.id}"))
             # Rooms of this document on other workers answer: who they are, who is there.
             self._announced_until = time.monotonic() + self.ANNOUNCE_SECONDS
             await self._announce()
@@ -175,9 +189,14 @@ class Room:
         self.closed = True
         await self.drain()
         if self.layer is not None:
+            # To the whole group, for rooms that learnt of this one but it not of them;
+            # and to each known peer's inbox, behind the events sent there before.
             bye: ByeEvent = {"type": "doc.bye", "origin": self.channel}
-            await self._group_send(bye)
+            await self._group_send(bye, everyone=True)
+            if self._addressees():
+                await self._group_send(dict(bye))
             await self._drain_outbox()
+            self._inbox.discard(self.channel)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -398,24 +417,40 @@ class Room:
     @property
     def peers(self):
         """Channels of this document's rooms on other workers (as a set-like view)."""
-        return self._heard_at.keys()
+        return self._peers.keys()
 
     def _publishing(self) -> bool:
         """Whether to tell other workers: one of them has the document open, or may."""
-        return self.layer is not None and (bool(self._heard_at) or time.monotonic() < self._announced_until)
+        return self.layer is not None and (bool(self._peers) or time.monotonic() < self._announced_until)
+
+    def _addressees(self) -> dict[str, str] | None:
+        """{peer's channel: its worker's inbox} when the peers are all known, else
+        None: while the room may not know them all yet (its announcement window),
+        or one did not say its inbox, events go to the whole group."""
+        if time.monotonic() < self._announced_until:
+            return None
+        to = {}
+        for channel, peer in self._peers.items():
+            if peer.inbox is None:
+                return None
+            to[channel] = peer.inbox
+        return to
 
     async def _announce(self) -> None:
         event: AwarenessQueryEvent = {"type": "doc.awareness_query", "origin": self.channel, "seq": self.tracker.seq}
-        await self._group_send(event)
+        await self._group_send(event, everyone=True)
 
-    async def _group_send(self, event) -> None:
+    async def _group_send(self, event, *, everyone: bool = False) -> None:
         """Queue an event for the other workers; the worker's publisher sends them in order.
 
-        The caller does not wait for Redis, so a slow round trip never holds up the
-        next group commit or the local relay. If the queue is full the event is
-        dropped: the other workers' ticker repairs that from the log.
+        To the peers' inboxes when this room knows them all (`everyone` sends to the
+        whole group: an announcement is for rooms it does not know yet). The caller
+        does not wait for Redis, so a slow round trip never holds up the next group
+        commit or the local relay. If the queue is full the event is dropped: the
+        other workers' ticker repairs that from the log.
         """
-        ticket = self._publisher.publish(self.group, event)
+        event["worker"] = self._inbox.channel
+        ticket = self._publisher.publish(self.group, event, None if everyone else self._addressees())
         if ticket is None:
             logger.warning("room %s: relay queue full, dropping a %s event", self.id, event["type"])
         else:
@@ -424,35 +459,23 @@ class Room:
 
     # -- from other workers ---------------------------------------------------
 
-    async def _receive_loop(self) -> None:
-        backoff = 0.1
-        while True:
-            try:
-                event = await self.layer.receive(self.channel)
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("room %s: channel layer receive failed (%r); retrying", self.id, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
-            try:
-                if event.get("origin") != self.channel:
-                    await self._on_event(event)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("room %s: could not handle %s", self.id, event.get("type"))
+    async def _on_group_event(self, event) -> None:
+        if event.get("origin") != self.channel:  # the group includes this room
+            await self._on_event(event)
 
     async def _on_event(self, event) -> None:
+        """An event from another worker's room, through the group or this worker's inbox."""
         kind = event.get("type")
         origin = event.get("origin")
         if kind == "doc.bye":
-            self._heard_at.pop(origin, None)
+            self._peers.pop(origin, None)
             return
         if origin:
-            self._heard_at[origin] = time.monotonic()
+            peer = self._peers.get(origin)
+            if peer is None:
+                self._peers[origin] = Peer(time.monotonic(), event.get("worker"))
+            else:
+                peer.heard_at = time.monotonic()
         if kind == "doc.updates":
             applied = self._apply_all(event["updates"])
             self.tracker.add(event["first_seq"], event["first_seq"] + event["count"] - 1)
@@ -466,7 +489,9 @@ class Room:
                 await self.catch_up()  # committed there while no one here listened
         elif kind == "doc.awareness_query":
             here: HereEvent = {"type": "doc.here", "origin": self.channel, "seq": self.tracker.seq}
-            await self._group_send(here)
+            # Through the group, as the announcement came: the announcer may catch up
+            # from the log on it, which it does on its own task, not on the inbox's.
+            await self._group_send(here, everyone=True)
             local = [self.awareness.entries[cid] for cid in self.awareness_owners if cid in self.awareness.entries]
             local = [entry for entry in local if not entry.removed]
             if local:
@@ -559,14 +584,14 @@ class Room:
         (Redis cut off meanwhile) is learnt again from its next event, or from the
         announcement that follows a catch-up.
         """
-        if not self._heard_at:
+        if not self._peers:
             return
         now = time.monotonic()
         timeout = settings.COLLAB_PEER_TIMEOUT
-        for peer in [p for p, heard in self._heard_at.items() if now - heard > timeout]:
-            logger.info("room %s: nothing from %s in %g s; no longer relaying to it", self.id, peer, timeout)
-            del self._heard_at[peer]
-        if self._heard_at and now - self._sent_at > timeout / 3:
+        for channel in [c for c, peer in self._peers.items() if now - peer.heard_at > timeout]:
+            logger.info("room %s: nothing from %s in %g s; no longer relaying to it", self.id, channel, timeout)
+            del self._peers[channel]
+        if self._peers and now - self._sent_at > timeout / 3:
             alive: AliveEvent = {"type": "doc.alive", "origin": self.channel}
             await self._group_send(alive)
 

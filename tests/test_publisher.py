@@ -38,6 +38,35 @@ async def test_events_queued_together_go_to_redis_in_one_pipeline_and_in_order(r
     await layer.flush()
 
 
+async def test_events_for_known_rooms_go_to_each_worker_inbox_as_one_message(redis_server, monkeypatch):
+    layer = RedisPubSubChannelLayer(hosts=[{"address": redis_server.url}])
+    inboxes = [await layer.new_channel("worker.") for _ in range(2)]
+    group_channel = await layer.new_channel("room.")
+    await layer.group_add("doc.0", group_channel)
+    published = []
+    execute = Pipeline.execute
+
+    async def counting_execute(self, *args, **kwargs):
+        published.append([args[0] for args, _ in self.command_stack])
+        return await execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", counting_execute)
+    publisher = Publisher(layer)
+    for n in range(20):
+        # rooms "room.a" and "room.b" on the first worker, "room.c" on the second
+        publisher.publish("doc.1", {"type": "doc.updates", "n": n}, {"room.a": inboxes[0], "room.c": inboxes[1]})
+        publisher.publish("doc.2", {"type": "doc.updates", "n": n}, {"room.b": inboxes[0]})
+    ticket = publisher.publish("doc.0", {"type": "doc.awareness_query", "n": 0})  # to the whole group
+    await asyncio.wait_for(publisher.wait_sent(ticket), 5)
+    assert published == [["PUBLISH"] * 3]  # one pipeline: the group's event and one message per inbox
+    first, second = [await asyncio.wait_for(layer.receive(inbox), 5) for inbox in inboxes]
+    in_order = [[room, {"type": "doc.updates", "n": n}] for n in range(20) for room in ("room.a", "room.b")]
+    assert first["events"] == in_order
+    assert second["events"] == [["room.c", {"type": "doc.updates", "n": n}] for n in range(20)]
+    assert (await asyncio.wait_for(layer.receive(group_channel), 5))["type"] == "doc.awareness_query"
+    await layer.flush()
+
+
 async def test_a_batch_that_fails_is_dropped_and_the_queue_goes_on(caplog):
     sent = []
 
@@ -45,7 +74,7 @@ async def test_a_batch_that_fails_is_dropped_and_the_queue_goes_on(caplog):
         if not sent:
             sent.append(None)
             raise ConnectionError("Redis is restarting")
-        sent.extend(event["n"] for _, event in batch)
+        sent.extend(event["n"] for _, event, _ in batch)
 
     publisher = Publisher(layer=None, send_batch=send_batch)
     with caplog.at_level(logging.WARNING, logger="collab.publisher"):

@@ -19,6 +19,7 @@ from collab.models import Document, Role
 from collab.protocol import AwarenessEntry, SyncStep
 from collab.registry import RoomRegistry
 from collab.room import SeqTracker
+from tests.conftest import until
 
 pytestmark = pytest.mark.usefixtures("fresh_channel_layer")
 
@@ -334,7 +335,8 @@ class RecordingLayer:
     """A channel layer to other workers that records what the room publishes."""
 
     def __init__(self):
-        self.sent: list[dict] = []
+        self.sent: list[dict] = []  # to the document's group
+        self.inboxes: list[tuple[str, dict]] = []  # (a worker's inbox, message)
 
     async def new_channel(self, prefix="room."):
         return prefix + "test"
@@ -347,6 +349,9 @@ class RecordingLayer:
 
     async def group_send(self, group, event):
         self.sent.append(event)
+
+    async def send(self, channel, message):
+        self.inboxes.append((channel, message))
 
     async def receive(self, channel):
         await asyncio.Event().wait()  # nothing comes from other workers here
@@ -499,15 +504,6 @@ async def test_a_stored_update_the_doc_refuses_is_not_relayed(owner, monkeypatch
         assert listener.updates() == [good] and str(room.text) == "good"
 
 
-async def until(condition, timeout: float = 3.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
-
-
 @asynccontextmanager
 async def rooms_on_two_workers(owner, monkeypatch):
     """One document's rooms as two workers hold them: (open_room, connections), where
@@ -564,17 +560,42 @@ async def test_a_room_publishes_only_while_another_worker_has_the_document_open(
     room, layer, conn, type_and_count_relays = await room_telling_other_workers(owner)
 
     await room._drain_outbox()
-    assert layer.sent == [{"type": "doc.awareness_query", "origin": room.channel, "seq": 0}]
+    assert layer.sent == [{"type": "doc.awareness_query", "origin": room.channel, "seq": 0, "worker": "worker.test"}]
     assert await type_and_count_relays("alone") == 0
     await room._on_event({"type": "doc.awareness_query", "origin": "room.elsewhere", "seq": 1})
     await room._drain_outbox()
-    assert layer.sent[-1] == {"type": "doc.here", "origin": room.channel, "seq": 1}
+    assert layer.sent[-1] == {"type": "doc.here", "origin": room.channel, "seq": 1, "worker": "worker.test"}
     assert await type_and_count_relays("heard") == 1
     await room._on_event({"type": "doc.bye", "origin": "room.elsewhere"})
     assert await type_and_count_relays("alone again") == 1
     assert conn.text().count("alone") == 2 and "heard" in conn.text()  # every keystroke reached the local client
     await room.stop(compact=False)
-    assert layer.sent[-1] == {"type": "doc.bye", "origin": room.channel}
+    assert layer.sent[-1] == {"type": "doc.bye", "origin": room.channel, "worker": "worker.test"}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_room_that_knows_every_peers_inbox_sends_there_instead_of_to_the_group(owner):
+    """Each worker then reads one message for a batch of events rather than one per
+    event; the group still gets what is for rooms this one may not know."""
+    room, layer, conn, type_and_count_relays = await room_telling_other_workers(owner)
+    await room._on_event({"type": "doc.alive", "origin": "room.a", "worker": "worker.1"})
+    await room._on_event({"type": "doc.alive", "origin": "room.b", "worker": "worker.2"})
+    await room._drain_outbox()
+    sent = len(layer.sent)
+    assert await type_and_count_relays("direct") == 0  # none to the group
+    assert [(inbox, [(c, e["type"]) for c, e in m["events"]]) for inbox, m in layer.inboxes] == [
+        ("worker.1", [("room.a", "doc.updates")]),
+        ("worker.2", [("room.b", "doc.updates")]),
+    ]
+    await room._on_event({"type": "doc.alive", "origin": "room.c"})  # says no inbox
+    assert await type_and_count_relays("grouped") == 1 and len(layer.inboxes) == 2
+    await room._on_event({"type": "doc.bye", "origin": "room.c"})
+    await room.stop(compact=False)
+    assert layer.sent[-1]["type"] == "doc.bye" and len(layer.sent) == sent + 2
+    assert [(inbox, m["events"][0][1]["type"]) for inbox, m in layer.inboxes[2:]] == [
+        ("worker.1", "doc.bye"),
+        ("worker.2", "doc.bye"),
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -591,11 +612,11 @@ async def test_a_room_forgets_a_peer_it_has_not_heard_from_and_stops_publishing(
     assert await type_and_count_relays("heard") == 1
     room._sent_at -= 4  # quiet for more than a third of the timeout: it says it is still here
     await tick()
-    assert layer.sent[-1] == {"type": "doc.alive", "origin": room.channel}
-    room._heard_at["room.elsewhere"] -= 9  # silent, but not for the whole timeout yet
+    assert layer.sent[-1] == {"type": "doc.alive", "origin": room.channel, "worker": "worker.test"}
+    room._peers["room.elsewhere"].heard_at -= 9  # silent, but not for the whole timeout yet
     await tick()
     assert room.peers == {"room.elsewhere"}
-    room._heard_at["room.elsewhere"] -= 2
+    room._peers["room.elsewhere"].heard_at -= 2
     await tick()
     assert room.peers == set()
     sent = len(layer.sent)

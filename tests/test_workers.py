@@ -213,6 +213,7 @@ async def test_a_worker_stops_relaying_to_one_that_crashed(transactional_db, red
     client = redis.asyncio.Redis.from_url(redis_server.url)
     listener = client.pubsub()
     await listener.subscribe(f"asgi__group__doc.{document.id}")  # channels-redis's name for the group
+    await listener.psubscribe("asgiworker.*")  # and for the workers' inboxes (collab.inbox)
     try:
         with running_workers(redis_server.url, env=env, name="crash") as workers:
             a = await open_client(workers[0], document, cookie, "a")
