@@ -96,8 +96,8 @@ async def test_a_full_queue_refuses_more(monkeypatch):
 
 
 async def test_a_worker_reads_the_other_workers_events_with_the_c_parser(redis_server):
-    # Under load with rooms split between workers, reading Pub/Sub replies was the
-    # largest cost a worker had beyond serving its own clients (bench/README.md).
+    # Every event from another worker is a Pub/Sub reply to parse; redis-py parses
+    # in Python unless hiredis is installed (bench/README.md has the figures).
     from redis._parsers import _AsyncHiredisParser
 
     layer = RedisPubSubChannelLayer(hosts=[{"address": redis_server.url}])
