@@ -5,8 +5,8 @@ what is committed to the database: a client's update is checked, appended to the
 log (one transaction for everything that arrived meanwhile: group commit), and
 only then applied and relayed, to every local connection including its sender
 (the echo is the sender's proof that the server stored it) and, once, to the
-other workers through the document's channel-layer group. So whatever any client
-has received from the server is in the database, even if every worker dies.
+other workers (see below). So whatever any client has received from the server
+is in the database, even if every worker dies.
 
 Channel layers drop messages (Redis Pub/Sub while a worker is cut off from
 Redis, the in-memory layer over `capacity`). Each room numbers what it has
@@ -25,7 +25,9 @@ something at least every third of `COLLAB_PEER_TIMEOUT` and forgets a peer it
 has not heard from in that long. A new room publishes everything for its first
 `ANNOUNCE_SECONDS` while the answers come in, and one that had to catch up from
 the log announces itself again, so a lost announcement costs a catch-up, not
-more.
+more. Past that window, a room that knows every peer's worker sends its events
+to those rooms directly, through their workers' inboxes (`collab.inbox`): a
+worker then reads one message per batch of events, not one per event.
 """
 
 from __future__ import annotations
