@@ -110,6 +110,7 @@ class WatchState:
     documents: dict[str, tuple[int, int]]  # id -> (last_seq, rights_version); deleted ones absent
     live_sessions: set[str]
     user_hashes: dict[int, tuple[str, bool]]  # id -> (session auth hash, is_active)
+    accounts: dict = field(default_factory=dict)  # id -> the user, the whole row as read
 
 
 def watch_state(document_ids, session_keys, user_ids) -> WatchState:
@@ -127,8 +128,11 @@ def watch_state(document_ids, session_keys, user_ids) -> WatchState:
                 "session_key", flat=True
             )
         )
-    hashes = {}
+    hashes, accounts = {}, {}
     if user_ids:
-        for user in get_user_model().objects.filter(pk__in=list(user_ids)).only("pk", "password", "is_active"):
+        # Whole rows, through the manager Django's auth backend reads them with: the
+        # handshakes of people already connected here take them from this read.
+        for user in get_user_model()._default_manager.filter(pk__in=list(user_ids)):
             hashes[user.pk] = (user.get_session_auth_hash(), user.is_active)
-    return WatchState(documents, live, hashes)
+            accounts[user.pk] = user
+    return WatchState(documents, live, hashes, accounts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 import weakref
 from collections import Counter
 
@@ -34,6 +35,9 @@ class RoomRegistry:
         self.sessions: Counter[str] = Counter()
         self.users: Counter[int] = Counter()
         self._user_hashes: dict = {}  # the accounts' state at the last tick
+        self._accounts: dict = {}  # the users of this worker's connections, as the ticker last read them
+        self._accounts_read_at = float("-inf")  # when that read began (time.monotonic)
+        self._newcomers: list[tuple[Room, Member]] = []  # joined since the ticker's last read began
         self.presence = presence.Publisher()
         self._presence_dirty: set[str] = set()
         self._presence_gone: set[str] = set()
@@ -48,7 +52,10 @@ class RoomRegistry:
             raise RateLimited("too many connections to this document")
         seat = room.recheck(seat)  # decided on rights older than the room's?
         self._count(seat.principal, 1)
-        await room.join(conn, seat)  # no await between getting the room and joining it: it cannot close meanwhile
+        member = await room.join(
+            conn, seat
+        )  # no await between getting the room and joining it: it cannot close meanwhile
+        self._newcomers.append((room, member))
         self._presence_dirty.add(room.id)
         return room
 
@@ -139,14 +146,24 @@ class RoomRegistry:
                     return
                 continue
             sessions, users = set(self.sessions), set(self.users)
+            newcomers, self._newcomers = self._newcomers, []
+            read_at = time.monotonic()
             try:
                 state = await db.run(access.watch_state, [room.id for room in rooms], sessions, users)
             except Exception as exc:
                 logger.warning("ticker: could not read the database: %r", exc)
+                self._newcomers[:0] = [(room, m) for room, m in newcomers if room.members.get(m.conn) is m]
                 continue
-            # Members are checked one by one only when a session ended or an account changed.
+            self._accounts, self._accounts_read_at = state.accounts, read_at
+            # Members are checked one by one only when a session ended or an account changed,
+            # and each newcomer once: it may have been let in on the previous read (or
+            # have read its account just before a change that read missed).
             suspect = state.user_hashes != self._user_hashes or not state.live_sessions.issuperset(sessions)
             self._user_hashes = state.user_hashes
+            for room, member in newcomers:
+                code = session_problem(member, state, sessions, users)
+                if code and room.members.get(member.conn) is member:
+                    await room.close_member(member, code, "session ended")
             for room in rooms:
                 if room.closed:
                     continue
@@ -158,6 +175,19 @@ class RoomRegistry:
                             await room.close_member(member, code, "session ended")
                 except Exception:
                     logger.exception("ticker: room %s failed its tick", room.id)
+
+    def known_accounts(self) -> dict:
+        """{user id: user} of the accounts with connections here, as the ticker read
+        them within the last two ticks; empty if it has not (no rooms, or no database).
+
+        A handshake of someone already connected takes the account from here instead
+        of reading it again (collab.middleware). It is as current as what the open
+        connections are held to: the ticker closes those of an account disabled or
+        whose password changed at its next look, and these with them.
+        """
+        if time.monotonic() - self._accounts_read_at > 2 * settings.COLLAB_RESYNC_INTERVAL:
+            return {}
+        return self._accounts
 
     async def _publish_presence(self, *, heartbeat: bool) -> None:
         """Publish the rooms whose connections changed (all of them on a heartbeat)."""

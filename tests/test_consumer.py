@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import uuid
 
 import pytest
@@ -11,9 +12,9 @@ from channels.testing import WebsocketCommunicator
 
 from collab import persistence, protocol
 from collab.exceptions import CloseCode
-from collab.models import Document
+from collab.models import Document, DocumentUpdate
 from config.asgi import application
-from tests.conftest import session_cookie
+from tests.conftest import session_cookie, until
 from tests.yclient import CommunicatorTransport, YClient
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
@@ -82,7 +83,7 @@ async def test_joining_an_open_room_takes_one_trip_to_the_database_threads(docum
 
     monkeypatch.setattr(db, "run", recording)
     second = await connect(document.id, cookie, "second")
-    assert trips == ["get_user"]
+    assert trips == ["load_user"]
     second.insert(0, "both here")
     await first.wait_for(lambda: first.value() == "both here")
     await first.close()
@@ -265,10 +266,10 @@ async def test_handshakes_load_their_users_side_by_side(document, owner, monkeyp
     load_user = middleware.load_user
     threads = []
 
-    def load_user_together(scope):
+    def load_user_together(scope, *args):
         threads.append(threading.current_thread().name)
         both_inside.wait()  # breaks (and the handshake fails) if the other never gets here
-        return load_user(scope)
+        return load_user(scope, *args)
 
     monkeypatch.setattr(middleware, "load_user", load_user_together)
     cookie = await sync_to_async(session_cookie)(owner)
@@ -278,3 +279,52 @@ async def test_handshakes_load_their_users_side_by_side(document, owner, monkeyp
     assert len(set(threads)) == 2  # two handshakes, two threads, at the same time
     for comm in comms:
         await comm.disconnect()
+
+
+async def test_a_handshake_of_someone_connected_here_reads_no_account(document, cookie, owner, monkeypatch, settings):
+    """The ticker reads the account of everyone connected; their next handshakes
+    take it from that read instead of querying it again."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from collab import middleware
+    from collab.registry import get_registry
+
+    settings.COLLAB_RESYNC_INTERVAL = 0.1
+    first = await connect(document.id, cookie, "first")
+    assert await until(lambda: owner.pk in get_registry().known_accounts())
+    read = []
+    monkeypatch.setattr(middleware, "load_session_user", lambda scope: read.append(scope) or AnonymousUser())
+    second = await connect(document.id, cookie, "second")  # as an anonymous user it would be refused
+    second.insert(0, "by olivia")
+    await first.wait_for(lambda: first.value() == "by olivia")
+    assert read == []
+    authors = await sync_to_async(lambda: list(DocumentUpdate.objects.values_list("author_id", flat=True)))()
+    assert authors == [owner.pk]
+    await first.close()
+    await second.close()
+
+
+@pytest.mark.parametrize("change", ["disabled", "password changed", "another backend"])
+def test_a_known_account_stands_in_only_where_django_would_sign_in(
+    owner, change, monkeypatch, django_assert_num_queries
+):
+    from django.contrib.auth import BACKEND_SESSION_KEY
+
+    from collab import middleware
+    from collab.sessions import SessionStore
+
+    key = session_cookie(owner).split("=", 1)[1]
+    scope = {"session": SessionStore(session_key=key)}
+    with django_assert_num_queries(0):  # the session from the cache, the account as given
+        taken = middleware.load_user(scope, {owner.pk: owner})
+    assert taken.pk == owner.pk and taken is not owner  # a copy of the ticker's
+    known = copy.copy(owner)
+    if change == "disabled":
+        known.is_active = False
+    elif change == "password changed":
+        known.set_password("changed since the session signed in")
+    else:
+        scope["session"][BACKEND_SESSION_KEY] = "django.contrib.auth.backends.AllowAllUsersModelBackend"
+    from_database = object()
+    monkeypatch.setattr(middleware, "load_session_user", lambda scope: from_database)
+    assert middleware.load_user(scope, {owner.pk: known}) is from_database

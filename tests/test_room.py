@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from contextlib import asynccontextmanager
 
@@ -667,3 +668,12 @@ async def test_rooms_that_know_each_other_relay_both_ways_until_one_closes(owner
         await second.stop(compact=False)
         assert await until(lambda: first.peers == set())
         assert not first._publishing()
+
+
+def test_known_accounts_are_what_the_ticker_read_lately(settings):
+    registry = RoomRegistry()
+    assert registry.known_accounts() == {}  # nothing read yet
+    registry._accounts, registry._accounts_read_at = {7: "olivia"}, time.monotonic()
+    assert registry.known_accounts() == {7: "olivia"}
+    registry._accounts_read_at -= 2 * settings.COLLAB_RESYNC_INTERVAL + 0.1  # the ticker stopped reading
+    assert registry.known_accounts() == {}

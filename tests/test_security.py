@@ -144,6 +144,37 @@ async def test_a_password_change_closes_the_users_sockets(shared_document, cooki
     assert await client.wait_closed(timeout=2) == CloseCode.UNAUTHORIZED
 
 
+async def test_a_handshake_let_in_on_an_account_read_before_a_change_is_closed(owner, settings, monkeypatch):
+    """A handshake may take its account from the ticker's previous read, or read it
+    just before a password change. The ticker checks every connection that joined
+    since its last read against its next one, even when nothing else changed."""
+    from collab.models import Document
+    from collab.registry import get_registry
+    from tests.conftest import until
+
+    settings.COLLAB_RESYNC_INTERVAL = 0.1
+    document = await database_sync_to_async(Document.objects.create)(owner=owner, title="Watched")
+    before, ended = [await database_sync_to_async(session_cookie)(owner) for _ in range(2)]
+    first = await connect(document.id, before, "before")
+    registry = get_registry()
+    assert await until(lambda: owner.pk in registry.known_accounts())
+    read_before = dict(registry.known_accounts())
+
+    def change_password():
+        owner.set_password("a whole new secret phrase")
+        owner.save()
+
+    await database_sync_to_async(change_password)()
+    after = await connect(document.id, await database_sync_to_async(session_cookie)(owner), "after")
+    assert await first.wait_closed(timeout=2) == CloseCode.UNAUTHORIZED
+    await asyncio.sleep(0.3)  # ticks that find nothing changed
+    monkeypatch.setattr(registry, "known_accounts", lambda: read_before)
+    late = await connect(document.id, ended, "late")  # let in on the account as it was
+    assert await late.wait_closed(timeout=2) == CloseCode.UNAUTHORIZED
+    assert not after.closed.is_set()
+    await after.close()
+
+
 def test_pages_carry_security_headers(client, owner):
     login = client.post("/accounts/login/", {"username": owner.username, "password": PASSWORD})
     session = login.cookies["sessionid"]
