@@ -70,7 +70,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if writer is not None:
             self.write_frame = writer.write
         try:
-            self.room = await get_registry().join(document_id, self, seat)
+            self.room = await get_registry().join(document_id, self, seat, rights)
         except ConnectionClosingError as exc:
             logger.warning("document %s: refusing a connection with %d: %s", document_id, exc.code, exc)
             await self.close_with(exc.code, str(exc))

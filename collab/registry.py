@@ -42,12 +42,16 @@ class RoomRegistry:
         self._presence_dirty: set[str] = set()
         self._presence_gone: set[str] = set()
 
-    async def join(self, document_id, conn: Connection, seat: Seat) -> Room:
-        """Put a connection in its document's room; RateLimited if a limit is reached."""
+    async def join(self, document_id, conn: Connection, seat: Seat, rights=None) -> Room:
+        """Put a connection in its document's room; RateLimited if a limit is reached.
+
+        `rights`: the document's, as `current_rights` gave them for this handshake;
+        a room opened for it starts from them rather than read them again.
+        """
         key = seat.principal.key
         if self.connections_of[key] >= settings.COLLAB_MAX_CONNECTIONS_PER_USER:
             raise RateLimited("too many connections for this user")
-        room = await self._get(str(document_id))
+        room = await self._get(str(document_id), rights)
         if len(room.members) >= settings.COLLAB_MAX_CONNECTIONS_PER_DOCUMENT:
             raise RateLimited("too many connections to this document")
         seat = room.recheck(seat)  # decided on rights older than the room's?
@@ -114,7 +118,7 @@ class RoomRegistry:
                 if not counter[key]:
                     del counter[key]
 
-    async def _get(self, document_id: str) -> Room:
+    async def _get(self, document_id: str, rights=None) -> Room:
         while True:
             if document_id in self._closing:
                 await asyncio.shield(self._closing[document_id])
@@ -127,7 +131,7 @@ class RoomRegistry:
             opened = self._opening[document_id] = asyncio.get_running_loop().create_future()
             try:
                 room = Room(document_id, layer=cross_worker_layer())
-                await room.start()
+                await room.start(rights)
                 self.rooms[document_id] = room
             finally:
                 del self._opening[document_id]

@@ -166,8 +166,14 @@ class Room:
 
     # -- lifecycle ------------------------------------------------------------
 
-    async def start(self) -> None:
-        self.rights = await db.run(access.load_rights, self.id)
+    async def start(self, rights: DocumentRights | None = None) -> None:
+        """Load the document (and its rights, unless given) and join the other workers' rooms.
+
+        A room opened for a handshake is given the rights that decided it, read
+        moments before: a reconnect opens many rooms at once, and each read of the
+        rights is three queries. The ticker catches any change since, as for every room.
+        """
+        self.rights = rights or await db.run(access.load_rights, self.id)
         if self.rights is None:
             raise persistence.DocumentGone(self.id)
         state = await db.run(persistence.read_since, self.id, 0)

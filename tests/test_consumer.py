@@ -69,25 +69,43 @@ async def test_no_message_costs_a_thread_hop_to_close_database_connections(docum
     assert await stored_text(document.id) == "typed"
 
 
-async def test_joining_an_open_room_takes_one_trip_to_the_database_threads(document, cookie, monkeypatch):
-    """The user's session and account; the rights come from the open room."""
+@pytest.fixture
+def trips(monkeypatch):
+    """The names of the functions sent to collab.db's threads, in order."""
     from collab import db
 
-    first = await connect(document.id, cookie, "first")
-    trips = []
+    names = []
     run = db.run
 
     async def recording(fn, *args, **kwargs):
-        trips.append(fn.__name__)
+        names.append(fn.__name__)
         return await run(fn, *args, **kwargs)
 
     monkeypatch.setattr(db, "run", recording)
+    return names
+
+
+async def test_joining_an_open_room_takes_one_trip_to_the_database_threads(document, cookie, trips):
+    """The user's session and account; the rights come from the open room."""
+    first = await connect(document.id, cookie, "first")
+    trips.clear()
     second = await connect(document.id, cookie, "second")
     assert trips == ["load_user"]
     second.insert(0, "both here")
     await first.wait_for(lambda: first.value() == "both here")
     await first.close()
     await second.close()
+
+
+async def test_opening_a_room_for_a_handshake_reads_the_rights_once(document, cookie, trips):
+    """The rights that decided the handshake start the room: under a reconnect,
+    many rooms open at once."""
+    client = await connect(document.id, cookie)
+    assert trips == ["load_user", "load_rights", "read_since"]
+    client.insert(0, "opened")
+    await client.wait_for(lambda: client.received_updates >= 1)
+    assert await stored_text(document.id) == "opened"
+    await client.close()
 
 
 async def test_handshake_sends_sync_step1_and_answers_ours(document, cookie):

@@ -442,9 +442,9 @@ async def test_connections_arriving_together_share_one_load_of_the_rights(owner,
     release = asyncio.Event()
     start = Room.start
 
-    async def slow_start(self):
+    async def slow_start(self, *args):
         await release.wait()
-        await start(self)
+        await start(self, *args)
 
     monkeypatch.setattr(Room, "start", slow_start)
     first = FakeConnection(owner.pk)
