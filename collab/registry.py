@@ -56,9 +56,8 @@ class RoomRegistry:
             raise RateLimited("too many connections to this document")
         seat = room.recheck(seat)  # decided on rights older than the room's?
         self._count(seat.principal, 1)
-        member = await room.join(
-            conn, seat
-        )  # no await between getting the room and joining it: it cannot close meanwhile
+        # No await between getting the room and joining it: it cannot close meanwhile.
+        member = await room.join(conn, seat)
         self._newcomers.append((room, member))
         self._presence_dirty.add(room.id)
         return room
