@@ -18,6 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from .models import Document, Membership, Role, ShareLink
+from .pgconn import as_bool, as_datetime, as_int, as_str
 
 DOCUMENTS = Document._meta.db_table
 MEMBERSHIPS = Membership._meta.db_table
@@ -69,6 +70,11 @@ class DocumentRights:
         return min(upcoming) if upcoming else None
 
 
+_RIGHTS = f"SELECT owner_id, rights_version, locked, connection_epoch FROM {DOCUMENTS} WHERE id = %s"
+_MEMBERS = f"SELECT user_id, role FROM {MEMBERSHIPS} WHERE document_id = %s"
+_LINKS = f"SELECT token, role, expires_at FROM {LINKS} WHERE document_id = %s AND revoked_at IS NULL"
+
+
 def load_rights(document_id) -> DocumentRights | None:
     """The rights on a document, or None if it does not exist."""
     # In SQL: every handshake to a document not open here reads this, and under a
@@ -76,24 +82,41 @@ def load_rights(document_id) -> DocumentRights | None:
     # as running them.
     key = Document._meta.pk.get_db_prep_value(document_id, connection)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT owner_id, rights_version, locked, connection_epoch FROM {DOCUMENTS} WHERE id = %s", [key]
-        )
+        cursor.execute(_RIGHTS, [key])
         row = cursor.fetchone()
         if row is None:
             return None
-        owner_id, version, locked, epoch = row
-        rights = DocumentRights(str(document_id), owner_id=owner_id, version=version, locked=bool(locked), epoch=epoch)
-        cursor.execute(f"SELECT user_id, role FROM {MEMBERSHIPS} WHERE document_id = %s", [key])
-        rights.members = {user_id: Role(role) for user_id, role in cursor.fetchall()}
-        cursor.execute(
-            f"SELECT token, role, expires_at FROM {LINKS} WHERE document_id = %s AND revoked_at IS NULL", [key]
-        )
+        cursor.execute(_MEMBERS, [key])
+        members = cursor.fetchall()
+        cursor.execute(_LINKS, [key])
         links = cursor.fetchall()
     if links:
         expires_at = as_orm_value(ShareLink, "expires_at")
-        for token, role, expires in links:
-            rights.links[token] = (Role(role), expires_at(expires))
+        links = [(token, role, expires_at(expires)) for token, role, expires in links]
+    return _rights(document_id, row, members, links)
+
+
+async def load_rights_async(conn, document_id) -> DocumentRights | None:
+    """`load_rights` over a `collab.pgconn.PgConnection` (PostgreSQL), from the event loop."""
+    key = [str(document_id)]
+    rows = await conn.fetch(_RIGHTS, key, binary=True)
+    if not rows:
+        return None
+    owner_id, version, locked, epoch = rows[0]
+    row = (as_int(owner_id), as_int(version), as_bool(locked), as_int(epoch))
+    members = [(as_int(user_id), as_str(role)) for user_id, role in await conn.fetch(_MEMBERS, key, binary=True)]
+    links = [
+        (as_str(token), as_str(role), as_datetime(expires))
+        for token, role, expires in await conn.fetch(_LINKS, key, binary=True)
+    ]
+    return _rights(document_id, row, members, links)
+
+
+def _rights(document_id, row, members, links) -> DocumentRights:
+    owner_id, version, locked, epoch = row
+    rights = DocumentRights(str(document_id), owner_id=owner_id, version=version, locked=bool(locked), epoch=epoch)
+    rights.members = {user_id: Role(role) for user_id, role in members}
+    rights.links = {token: (Role(role), expires) for token, role, expires in links}
     return rights
 
 

@@ -11,7 +11,7 @@ the thread to wake and, under load, for the event loop's thread to let go of
 the GIL: on PostgreSQL, where `use_loop_connections()` was called (`manage.py
 serve` does), appends go over connections driven by the loop itself
 (`collab.pgconn`), and appends from several rooms share a statement when they
-have to wait.
+have to wait. The reads of a room that opens (its rights and log) go there too.
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ class LoopConnections:
         self._tasks: set[asyncio.Task] = set()
         self._opening: asyncio.Task | None = None
         self.opened = 0  # connections open or being opened, idle or in use
+        self._reads = asyncio.Semaphore(size)  # reads at once, beside the appends
 
     async def append(self, document_id, updates: list[bytes], authors: list[int | None]) -> int:
         document_id = str(document_id)
@@ -116,6 +117,15 @@ class LoopConnections:
         self.waiting.append((document_id, updates, authors, future))
         self._start()
         return await future
+
+    async def read(self, fn, *args):
+        """`await fn(conn, *args)` over one of the connections (a read: nothing waits to share it).
+
+        Up to `size` reads run at once beside the appends, each on an idle
+        connection or a new one, which then stays in the pool.
+        """
+        async with self._reads:
+            return await self._run(fn, *args)
 
     def _start(self) -> None:
         while self.waiting and self.running < self.size:
@@ -249,6 +259,20 @@ async def close_loop_connections() -> None:
     conns = _loop_connections.pop(asyncio.get_running_loop(), None)
     if conns is not None:
         await conns.close()
+
+
+async def read(fn_async, fn, *args):
+    """A read on the event loop's own connections (`fn_async(conn, *args)`) where it
+    has them, else `fn(*args)` in the pool.
+
+    Rooms open for handshakes: under a reconnect, many at once. In the pool each
+    read also waited for a thread, and the threads and the event loop took turns
+    with the interpreter.
+    """
+    conns = _loop_connections.get(asyncio.get_running_loop())
+    if conns is None:
+        return await run(fn, *args)
+    return await conns.read(fn_async, *args)
 
 
 async def append(document_id, updates: list[bytes], authors: list[int | None]) -> int:

@@ -9,7 +9,8 @@ entries visible at any moment are contiguous. Compaction merges the snapshot
 and the entries up to the committed `last_seq` into a new snapshot and deletes
 those entries; it takes no lock that appends wait for (see `compact`).
 
-The functions here are synchronous; rooms call them through `collab.db.run`.
+The functions here are synchronous; rooms call them through `collab.db`, which
+runs the `_async` ones instead on PostgreSQL, from the event loop.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pycrdt import Doc, merge_updates
 
 from .crdt import apply_stored, new_doc
 from .models import Document, DocumentSnapshot, DocumentUpdate
+from .pgconn import as_int
 
 logger = logging.getLogger(__name__)
 
@@ -58,26 +60,45 @@ class LogState:
 # -- reading ------------------------------------------------------------------
 
 
+# Entries first, then the snapshot: a compaction committing in between moves
+# entries into the snapshot read second, so nothing falls through.
+_LOG_ENTRIES = f"SELECT seq, data FROM {UPDATES} WHERE document_id = %s AND seq > %s ORDER BY seq"
+_LOG_SNAPSHOT = f"SELECT seq, data FROM {SNAPSHOTS} WHERE document_id = %s AND seq > %s"
+_DOCUMENT_EXISTS = f"SELECT 1 FROM {DOCUMENTS} WHERE id = %s"
+
+
 def read_since(document_id, seq: int = 0) -> LogState:
     """Everything the log holds after `seq` (the snapshot too, when it covers more)."""
     # In SQL: every room that opens reads this, and under a reconnect many open at
     # once; building the ORM's queries took longer than running them.
     key = Document._meta.pk.get_db_prep_value(document_id, connection)
     with connection.cursor() as cursor:
-        # Entries first, then the snapshot: a compaction committing in between moves
-        # entries into the snapshot we read second, so nothing falls through.
-        cursor.execute(f"SELECT seq, data FROM {UPDATES} WHERE document_id = %s AND seq > %s ORDER BY seq", [key, seq])
-        rows = cursor.fetchall()
-        cursor.execute(f"SELECT seq, data FROM {SNAPSHOTS} WHERE document_id = %s AND seq > %s", [key, seq])
+        cursor.execute(_LOG_ENTRIES, [key, seq])
+        rows = [(row_seq, bytes(data)) for row_seq, data in cursor.fetchall()]
+        cursor.execute(_LOG_SNAPSHOT, [key, seq])
         snapshot = cursor.fetchone()
         if not rows and not snapshot:
-            cursor.execute(f"SELECT 1 FROM {DOCUMENTS} WHERE id = %s", [key])
+            cursor.execute(_DOCUMENT_EXISTS, [key])
             if cursor.fetchone() is None:
                 raise DocumentGone(document_id)
+    return _log_state(seq, rows, snapshot and (snapshot[0], bytes(snapshot[1])))
+
+
+async def read_since_async(conn, document_id, seq: int = 0) -> LogState:
+    """`read_since` over a `collab.pgconn.PgConnection` (PostgreSQL), from the event loop."""
+    params = [str(document_id), seq]
+    rows = [(as_int(row_seq), data) for row_seq, data in await conn.fetch(_LOG_ENTRIES, params, binary=True)]
+    snapshot = [(as_int(row_seq), data) for row_seq, data in await conn.fetch(_LOG_SNAPSHOT, params, binary=True)]
+    if not rows and not snapshot and not await conn.fetch(_DOCUMENT_EXISTS, params[:1]):
+        raise DocumentGone(document_id)
+    return _log_state(seq, rows, snapshot[0] if snapshot else None)
+
+
+def _log_state(seq: int, rows: list[tuple[int, bytes]], snapshot: tuple[int, bytes] | None) -> LogState:
     state = LogState(seq=seq)
     if snapshot:
-        state.seq, state.snapshot = snapshot[0], bytes(snapshot[1])
-    state.updates = [bytes(data) for row_seq, data in rows if row_seq > state.seq]
+        state.seq, state.snapshot = snapshot
+    state.updates = [data for row_seq, data in rows if row_seq > state.seq]
     if rows:
         state.seq = max(state.seq, rows[-1][0])
     return state

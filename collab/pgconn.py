@@ -9,14 +9,17 @@ connection is still opened, and closed, by psycopg; only the statements bypass
 its cursor.
 
 Parameters go as text, except `bytes`, which go in binary: every placeholder of
-the statements sent here carries a cast that names its type. Values come back
-as text (`str`) or `None`.
+the statements sent here has a type PostgreSQL can tell, from a cast or from
+the column it is compared with. Values come back as text (`str`) or `None`, or,
+with `binary=True`, in PostgreSQL's binary format (`bytes`), which the `as_*`
+functions below read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import psycopg
@@ -59,6 +62,30 @@ def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode()
 
 
+# -- values in PostgreSQL's binary format (`fetch(..., binary=True)`) ----------------
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # timestamps count microseconds from here
+
+
+def as_int(value: bytes | None) -> int | None:
+    """smallint, integer or bigint (big-endian two's complement)."""
+    return None if value is None else int.from_bytes(value, "big", signed=True)
+
+
+def as_bool(value: bytes | None) -> bool | None:
+    return None if value is None else value != b"\x00"
+
+
+def as_str(value: bytes | None) -> str | None:
+    """text or varchar."""
+    return None if value is None else value.decode()
+
+
+def as_datetime(value: bytes | None) -> datetime | None:
+    """timestamptz, in UTC."""
+    return None if value is None else _EPOCH + timedelta(microseconds=as_int(value))
+
+
 class PgConnection:
     """An open autocommit connection that runs one statement at a time.
 
@@ -82,8 +109,9 @@ class PgConnection:
     async def connect(cls, params: dict, *, prepare: bool = True) -> PgConnection:
         return cls(await psycopg.AsyncConnection.connect(autocommit=True, **params), prepare=prepare)
 
-    async def fetch(self, sql: str, params: list) -> list[tuple[str | None, ...]]:
-        """Run one statement (psycopg's `%s` placeholders); return its rows as text."""
+    async def fetch(self, sql: str, params: list, *, binary: bool = False) -> list[tuple]:
+        """Run one statement (psycopg's `%s` placeholders); return its rows as text,
+        or with `binary` as PostgreSQL's binary values."""
         if self.broken is not None:
             raise psycopg.OperationalError(f"the connection was lost: {self.broken}")
         pgconn, text = self.pgconn, numbered(sql)
@@ -93,12 +121,19 @@ class PgConnection:
             name = b"collab_%d" % len(self.prepared)
             await self._run(lambda: pgconn.send_prepare(name, text))
             self.prepared[text] = name
+        fmt = 1 if binary else 0
         if name is None:
-            result = await self._run(lambda: pgconn.send_query_params(text, values, param_formats=formats))
+            result = await self._run(
+                lambda: pgconn.send_query_params(text, values, param_formats=formats, result_format=fmt)
+            )
         else:
-            result = await self._run(lambda: pgconn.send_query_prepared(name, values, param_formats=formats))
-        columns = range(result.nfields)
-        return [tuple(_text(result.get_value(row, col)) for col in columns) for row in range(result.ntuples)]
+            result = await self._run(
+                lambda: pgconn.send_query_prepared(name, values, param_formats=formats, result_format=fmt)
+            )
+        columns, value = range(result.nfields), result.get_value
+        if binary:
+            return [tuple(value(row, col) for col in columns) for row in range(result.ntuples)]
+        return [tuple(_text(value(row, col)) for col in columns) for row in range(result.ntuples)]
 
     async def _run(self, send) -> pq.PGresult:
         """Send one command and wait for all its results; return the last, or raise its error."""

@@ -108,6 +108,35 @@ async def test_opening_a_room_for_a_handshake_reads_the_rights_once(document, co
     await client.close()
 
 
+async def test_on_postgresql_a_room_opens_from_the_event_loops_own_connections(document, cookie, trips):
+    """Its rights and log are read there, not in the threads: under a reconnect many
+    rooms open at once, and each read waited for a thread. On SQLite, in the threads."""
+    from django.db import connection
+
+    from collab import db
+    from collab.registry import get_registry
+
+    first = await connect(document.id, cookie, "first")
+    first.insert(0, "stored before")
+    await first.wait_for(lambda: first.received_updates >= 1)
+    await first.close()
+    assert await until(lambda: str(document.id) not in get_registry().rooms)
+    on_loop = db.use_loop_connections()
+    assert on_loop == (connection.vendor == "postgresql")
+    try:
+        trips.clear()
+        second = await connect(document.id, cookie, "second")
+        assert second.value() == "stored before"
+        assert trips == (["load_user"] if on_loop else ["load_user", "load_rights", "read_since"])
+        echoes = second.received_updates
+        second.insert(0, "and after, ")
+        await second.wait_for(lambda: second.received_updates > echoes)  # stored: the append went through the loop
+        await second.close()
+    finally:
+        await db.close_loop_connections()
+    assert await stored_text(document.id) == "and after, stored before"
+
+
 async def test_handshake_sends_sync_step1_and_answers_ours(document, cookie):
     comm = communicator(document.id, cookie)
     connected, _ = await comm.connect()

@@ -6,13 +6,16 @@ On SQLite there are none: those tests check only that appends stay in the thread
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from django.utils import timezone
 
 from collab import db, persistence
 from collab.models import Document, DocumentUpdate
-from collab.pgconn import PgConnection, encode, numbered
+from collab.pgconn import PgConnection, as_bool, as_datetime, as_int, as_str, encode, numbered
 from tests.test_persistence import edits
 
 
@@ -145,3 +148,65 @@ async def test_the_loops_connections_prepare_statements_unless_the_settings_turn
             assert all(conn.prepare is prepared for conn in conns.idle) and conns.idle
         finally:
             await db.close_loop_connections()
+
+
+async def test_binary_rows_read_as_python_values(pg_params):
+    if pg_params is None:
+        return
+    conn = await PgConnection.connect(pg_params)
+    try:
+        [row] = await conn.fetch(
+            "SELECT %s::int2, %s::int4, %s::int8, true, false, %s::text, %s::bytea, "
+            "timestamptz '2026-11-27 18:00:00.123456+01', NULL::int8",
+            [-7, 123456, -(2**40), "héllo", b"\x00\xff"],
+            binary=True,
+        )
+    finally:
+        await conn.close()
+    small, integer, big, yes, no, text, data, when, nothing = row
+    assert (as_int(small), as_int(integer), as_int(big)) == (-7, 123456, -(2**40))
+    assert (as_bool(yes), as_bool(no), as_str(text), data) == (True, False, "héllo", b"\x00\xff")
+    assert as_datetime(when) == datetime(2026, 11, 27, 17, 0, 0, 123456, tzinfo=UTC)
+    assert (as_int(nothing), as_bool(nothing), as_str(nothing), as_datetime(nothing)) == (None,) * 4
+
+
+async def test_a_rooms_reads_from_the_event_loop_match_the_threads(pg_params, owner, outsider):
+    """Rights (members, links: expiring, lasting, revoked) and log (snapshot and entries),
+    and a document that is gone, read both ways."""
+    if pg_params is None:
+        return
+    from channels.db import database_sync_to_async as in_thread
+
+    from collab.access import load_rights, load_rights_async
+    from collab.models import Membership, Role, ShareLink
+
+    def make():
+        document = Document.objects.create(owner=owner, locked=True)
+        Membership.objects.create(document=document, user=outsider, role=Role.EDITOR)
+        expiry = timezone.now() + timedelta(days=1)
+        ShareLink.objects.create(document=document, role=Role.VIEWER, expires_at=expiry)
+        ShareLink.objects.create(document=document, role=Role.EDITOR)
+        ShareLink.objects.create(document=document, role=Role.EDITOR, revoked_at=timezone.now())
+        persistence.append(document.id, edits("a", "b", "c"))
+        persistence.compact(document.id)
+        persistence.append(document.id, edits("d"))
+        return document
+
+    document = await in_thread(make)()
+    conn = await PgConnection.connect(pg_params)
+    try:
+        rights = await load_rights_async(conn, document.id)
+        assert rights == await in_thread(load_rights)(document.id)
+        assert rights.locked and rights.members == {outsider.pk: Role.EDITOR} and len(rights.links) == 2
+        for seq in (0, 2, 3, 4):
+            assert await persistence.read_since_async(conn, document.id, seq) == await in_thread(
+                persistence.read_since
+            )(document.id, seq)
+        state = await persistence.read_since_async(conn, document.id)
+        assert (state.seq, len(state.updates)) == (4, 1) and state.snapshot
+        gone = uuid.uuid4()
+        assert await load_rights_async(conn, gone) is None
+        with pytest.raises(persistence.DocumentGone):
+            await persistence.read_since_async(conn, gone)
+    finally:
+        await conn.close()
