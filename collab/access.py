@@ -97,18 +97,16 @@ def load_rights(document_id) -> DocumentRights | None:
 
 
 async def load_rights_async(conn, document_id) -> DocumentRights | None:
-    """`load_rights` over a `collab.pgconn.PgConnection` (PostgreSQL), from the event loop."""
+    """`load_rights` over a `collab.pgconn.PgConnection` (PostgreSQL), from the event
+    loop: its three queries in one round trip."""
     key = [str(document_id)]
-    rows = await conn.fetch(_RIGHTS, key, binary=True)
+    rows, members, links = await conn.fetch_each([(_RIGHTS, key), (_MEMBERS, key), (_LINKS, key)], binary=True)
     if not rows:
         return None
     owner_id, version, locked, epoch = rows[0]
     row = (as_int(owner_id), as_int(version), as_bool(locked), as_int(epoch))
-    members = [(as_int(user_id), as_str(role)) for user_id, role in await conn.fetch(_MEMBERS, key, binary=True)]
-    links = [
-        (as_str(token), as_str(role), as_datetime(expires))
-        for token, role, expires in await conn.fetch(_LINKS, key, binary=True)
-    ]
+    members = [(as_int(user_id), as_str(role)) for user_id, role in members]
+    links = [(as_str(token), as_str(role), as_datetime(expires)) for token, role, expires in links]
     return _rights(document_id, row, members, links)
 
 

@@ -85,13 +85,17 @@ def read_since(document_id, seq: int = 0) -> LogState:
 
 
 async def read_since_async(conn, document_id, seq: int = 0) -> LogState:
-    """`read_since` over a `collab.pgconn.PgConnection` (PostgreSQL), from the event loop."""
+    """`read_since` over a `collab.pgconn.PgConnection` (PostgreSQL), from the event
+    loop: its queries in one round trip (whether the document exists, too, asked
+    in the same trip rather than in a second one when the log is empty)."""
     params = [str(document_id), seq]
-    rows = [(as_int(row_seq), data) for row_seq, data in await conn.fetch(_LOG_ENTRIES, params, binary=True)]
-    snapshot = [(as_int(row_seq), data) for row_seq, data in await conn.fetch(_LOG_SNAPSHOT, params, binary=True)]
-    if not rows and not snapshot and not await conn.fetch(_DOCUMENT_EXISTS, params[:1]):
+    rows, snapshot, exists = await conn.fetch_each(
+        [(_LOG_ENTRIES, params), (_LOG_SNAPSHOT, params), (_DOCUMENT_EXISTS, params[:1])], binary=True
+    )
+    if not rows and not snapshot and not exists:
         raise DocumentGone(document_id)
-    return _log_state(seq, rows, snapshot[0] if snapshot else None)
+    rows = [(as_int(row_seq), data) for row_seq, data in rows]
+    return _log_state(seq, rows, (as_int(snapshot[0][0]), snapshot[0][1]) if snapshot else None)
 
 
 def _log_state(seq: int, rows: list[tuple[int, bytes]], snapshot: tuple[int, bytes] | None) -> LogState:

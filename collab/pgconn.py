@@ -62,6 +62,13 @@ def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode()
 
 
+def _rows(result: pq.PGresult, binary: bool) -> list[tuple]:
+    columns, value = range(result.nfields), result.get_value
+    if binary:
+        return [tuple(value(row, col) for col in columns) for row in range(result.ntuples)]
+    return [tuple(_text(value(row, col)) for col in columns) for row in range(result.ntuples)]
+
+
 # -- values in PostgreSQL's binary format (`fetch(..., binary=True)`) ----------------
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # timestamps count microseconds from here
@@ -112,6 +119,19 @@ class PgConnection:
     async def fetch(self, sql: str, params: list, *, binary: bool = False) -> list[tuple]:
         """Run one statement (psycopg's `%s` placeholders); return its rows as text,
         or with `binary` as PostgreSQL's binary values."""
+        send = await self._sender(sql, params, binary)
+        return _rows(await self._run(send), binary)
+
+    async def fetch_each(self, statements: list[tuple[str, list]], *, binary: bool = False) -> list[list[tuple]]:
+        """Run several statements in one round trip (libpq's pipeline mode), one after
+        the other in one implicit transaction (under READ COMMITTED each still sees
+        what was committed when it began); return each one's rows as `fetch` does. If
+        one fails, those after it are skipped and its error is raised."""
+        sends = [await self._sender(sql, params, binary) for sql, params in statements]
+        return [_rows(result, binary) for result in await self._pipeline(sends)]
+
+    async def _sender(self, sql: str, params: list, binary: bool):
+        """What sends the statement, prepared first if it is to be and is not yet."""
         if self.broken is not None:
             raise psycopg.OperationalError(f"the connection was lost: {self.broken}")
         pgconn, text = self.pgconn, numbered(sql)
@@ -123,17 +143,8 @@ class PgConnection:
             self.prepared[text] = name
         fmt = 1 if binary else 0
         if name is None:
-            result = await self._run(
-                lambda: pgconn.send_query_params(text, values, param_formats=formats, result_format=fmt)
-            )
-        else:
-            result = await self._run(
-                lambda: pgconn.send_query_prepared(name, values, param_formats=formats, result_format=fmt)
-            )
-        columns, value = range(result.nfields), result.get_value
-        if binary:
-            return [tuple(value(row, col) for col in columns) for row in range(result.ntuples)]
-        return [tuple(_text(value(row, col)) for col in columns) for row in range(result.ntuples)]
+            return lambda: pgconn.send_query_params(text, values, param_formats=formats, result_format=fmt)
+        return lambda: pgconn.send_query_prepared(name, values, param_formats=formats, result_format=fmt)
 
     async def _run(self, send) -> pq.PGresult:
         """Send one command and wait for all its results; return the last, or raise its error."""
@@ -152,6 +163,37 @@ class PgConnection:
                         raise psycopg.OperationalError("no result from the server")
                     return results[-1]
                 results.append(result)
+            if self.broken is not None:
+                raise psycopg.OperationalError(f"the connection was lost: {self.broken}")
+            self._waiter = self._loop.create_future()
+            await self._waiter
+
+    async def _pipeline(self, sends) -> list[pq.PGresult]:
+        """Send the commands and a sync point at once; return the last result of each,
+        or raise the first error, once the sync point is reached."""
+        pgconn = self.pgconn
+        pgconn.enter_pipeline_mode()
+        for send in sends:
+            send()
+        pgconn.pipeline_sync()
+        while pgconn.flush():
+            await self._writable()
+        results: list[pq.PGresult] = []
+        last = None  # the current command's latest result
+        while True:
+            while not pgconn.is_busy():
+                result = pgconn.get_result()
+                if result is None:  # the end of one command's results
+                    results.append(last)
+                    last = None
+                elif result.status == pq.ExecStatus.PIPELINE_SYNC:
+                    pgconn.exit_pipeline_mode()
+                    for result in results:
+                        if result is None or result.status in _FAILED:
+                            raise error_from_result(result) if result else psycopg.OperationalError("no result")
+                    return results
+                else:
+                    last = result
             if self.broken is not None:
                 raise psycopg.OperationalError(f"the connection was lost: {self.broken}")
             self._waiter = self._loop.create_future()

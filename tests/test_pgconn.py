@@ -210,3 +210,20 @@ async def test_a_rooms_reads_from_the_event_loop_match_the_threads(pg_params, ow
             await persistence.read_since_async(conn, gone)
     finally:
         await conn.close()
+
+
+async def test_several_statements_in_one_round_trip_and_a_failure_raised_after_all(pg_params):
+    if pg_params is None:
+        return
+    for prepare in (True, False):
+        conn = await PgConnection.connect(pg_params, prepare=prepare)
+        try:
+            first, second = await conn.fetch_each([("SELECT %s::int", [1]), ("SELECT %s::text WHERE false", ["x"])])
+            assert (first, second) == ([("1",)], [])
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                await conn.fetch_each([("SELECT 1 / %s::int", [0]), ("SELECT %s::int", [2])])
+            assert await conn.fetch_each([("SELECT %s::int", [3])], binary=True) == [[(b"\x00\x00\x00\x03",)]]
+            assert conn.pgconn.pipeline_status == 0  # out of pipeline mode: a plain statement runs
+            assert await conn.fetch("SELECT 1 / %s::int", [1]) == [("1",)]
+        finally:
+            await conn.close()
