@@ -69,6 +69,16 @@ def _rows(result: pq.PGresult, binary: bool) -> list[tuple]:
     return [tuple(_text(value(row, col)) for col in columns) for row in range(result.ntuples)]
 
 
+def _checked(results: list[pq.PGresult | None]) -> list[pq.PGresult]:
+    """The results, unless one is missing or failed: then raise (the first failure's error)."""
+    for result in results:
+        if result is not None and result.status in _FAILED:
+            raise error_from_result(result)
+    if not results or None in results:
+        raise psycopg.OperationalError("no result from the server")
+    return results
+
+
 # -- values in PostgreSQL's binary format (`fetch(..., binary=True)`) ----------------
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # timestamps count microseconds from here
@@ -149,24 +159,16 @@ class PgConnection:
     async def _run(self, send) -> pq.PGresult:
         """Send one command and wait for all its results; return the last, or raise its error."""
         send()
-        while self.pgconn.flush():  # nonblocking: part of it is still to go
-            await self._writable()
+        await self._flush()
         results = []
         while True:
             while not self.pgconn.is_busy():
                 result = self.pgconn.get_result()
                 if result is None:
-                    for result in results:
-                        if result.status in _FAILED:
-                            raise error_from_result(result)
-                    if not results:
-                        raise psycopg.OperationalError("no result from the server")
+                    _checked(results)
                     return results[-1]
                 results.append(result)
-            if self.broken is not None:
-                raise psycopg.OperationalError(f"the connection was lost: {self.broken}")
-            self._waiter = self._loop.create_future()
-            await self._waiter
+            await self._more()
 
     async def _pipeline(self, sends) -> list[pq.PGresult]:
         """Send the commands and a sync point at once; return the last result of each,
@@ -176,9 +178,8 @@ class PgConnection:
         for send in sends:
             send()
         pgconn.pipeline_sync()
-        while pgconn.flush():
-            await self._writable()
-        results: list[pq.PGresult] = []
+        await self._flush()
+        results: list[pq.PGresult | None] = []
         last = None  # the current command's latest result
         while True:
             while not pgconn.is_busy():
@@ -188,16 +189,21 @@ class PgConnection:
                     last = None
                 elif result.status == pq.ExecStatus.PIPELINE_SYNC:
                     pgconn.exit_pipeline_mode()
-                    for result in results:
-                        if result is None or result.status in _FAILED:
-                            raise error_from_result(result) if result else psycopg.OperationalError("no result")
-                    return results
+                    return _checked(results)
                 else:
                     last = result
-            if self.broken is not None:
-                raise psycopg.OperationalError(f"the connection was lost: {self.broken}")
-            self._waiter = self._loop.create_future()
-            await self._waiter
+            await self._more()
+
+    async def _flush(self) -> None:
+        while self.pgconn.flush():  # nonblocking: part of it is still to go
+            await self._writable()
+
+    async def _more(self) -> None:
+        """Wait until the server has sent more; raise if the connection was lost."""
+        if self.broken is not None:
+            raise psycopg.OperationalError(f"the connection was lost: {self.broken}")
+        self._waiter = self._loop.create_future()
+        await self._waiter
 
     def _readable(self) -> None:
         try:
