@@ -27,7 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from . import persistence
+from . import access, persistence
 from .pgconn import PgConnection
 
 logger = logging.getLogger(__name__)
@@ -273,6 +273,16 @@ async def read(fn_async, fn, *args):
     if conns is None:
         return await run(fn, *args)
     return await conns.read(fn_async, *args)
+
+
+async def load_rights(document_id) -> access.DocumentRights | None:
+    """`access.load_rights`, through `read`."""
+    return await read(access.load_rights_async, access.load_rights, document_id)
+
+
+async def read_since(document_id, seq: int = 0) -> persistence.LogState:
+    """`persistence.read_since`, through `read`."""
+    return await read(persistence.read_since_async, persistence.read_since, document_id, seq)
 
 
 async def append(document_id, updates: list[bytes], authors: list[int | None]) -> int:

@@ -84,8 +84,7 @@ class RoomRegistry:
             return rights
         loading = self._loading_rights.get(document_id)
         if loading is None:
-            reading = db.read(access.load_rights_async, access.load_rights, document_id)
-            loading = self._loading_rights[document_id] = asyncio.ensure_future(reading)
+            loading = self._loading_rights[document_id] = asyncio.ensure_future(db.load_rights(document_id))
             loading.add_done_callback(lambda _: self._loading_rights.pop(document_id, None))
         return await asyncio.shield(loading)
 

@@ -41,7 +41,7 @@ from django.conf import settings
 from django.utils import timezone
 from pycrdt import merge_updates
 
-from . import access, db, persistence
+from . import db, persistence
 from .access import DocumentRights
 from .awareness import AwarenessStates, stamp_identity
 from .crdt import (
@@ -173,10 +173,10 @@ class Room:
         moments before: a reconnect opens many rooms at once, and each read of the
         rights is three queries. The ticker catches any change since, as for every room.
         """
-        self.rights = rights or await db.read(access.load_rights_async, access.load_rights, self.id)
+        self.rights = rights or await db.load_rights(self.id)
         if self.rights is None:
             raise persistence.DocumentGone(self.id)
-        state = await db.read(persistence.read_since_async, persistence.read_since, self.id, 0)
+        state = await db.read_since(self.id)
         self._apply_stored(state)
         if self.layer is not None:
             self.channel = await self.layer.new_channel("room.")
@@ -547,7 +547,7 @@ class Room:
                     await self._send(member, sync_step1(self.doc.get_state()))
 
     async def reload_rights(self) -> None:
-        rights = await db.read(access.load_rights_async, access.load_rights, self.id)
+        rights = await db.load_rights(self.id)
         if rights is None:
             await self.close_all(CloseCode.NOT_FOUND, "document deleted")
         else:
@@ -607,7 +607,7 @@ class Room:
         """Apply what the log holds beyond our seq (relays we missed)."""
         async with self._catch_up_lock:
             since = self.tracker.seq
-            state = await db.read(persistence.read_since_async, persistence.read_since, self.id, since)
+            state = await db.read_since(self.id, since)
             if state.seq > since:
                 logger.info("room %s: caught up from the log, entries %d..%d", self.id, since + 1, state.seq)
                 applied = self._apply_all(state.all_updates(), stored=True)
