@@ -103,27 +103,48 @@ def to_inboxes(batch: Batch) -> list[tuple[str, dict]]:
 
 
 def pipelined_sender(layer) -> Callable[[Batch], Awaitable[None]] | None:
-    """A batch as one Redis pipeline of PUBLISHes, for channels-redis's Pub/Sub layer
-    on one Redis server; None for any other layer."""
+    """A batch as PUBLISHes in one write and one round trip, on a Redis connection of
+    the publisher's own, for channels-redis's Pub/Sub layer on one Redis server;
+    None for any other layer.
+
+    Not through redis-py's pipeline: taking a connection from its pool checks it
+    with a read that waits a turn of the event loop, so the batch went out only
+    after the room's local sends, 0.4 ms later at the median (two workers, B).
+    Written here, it is on the wire before the publisher first waits.
+    """
     from channels_redis.pubsub import RedisPubSubChannelLayer
     from channels_redis.utils import create_pool
-    from redis import asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisConnectionError
 
     if not isinstance(layer, RedisPubSubChannelLayer):
         return None
     loop_layer = layer._get_layer()  # this event loop's connections and naming
     if len(loop_layer._shards) != 1:
         return None
-    client = aioredis.Redis(connection_pool=create_pool(loop_layer._shards[0].host))
+    connection = create_pool(loop_layer._shards[0].host).make_connection()
     channel_of = loop_layer._get_group_channel_name
 
+    async def publish_all(commands) -> None:
+        try:
+            await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+            for _ in commands:
+                await connection.read_response()
+        except BaseException:
+            await connection.disconnect(nowait=True)  # replies may be unread: start afresh
+            raise
+
     async def send(batch: Batch) -> None:
-        async with client.pipeline(transaction=False) as pipe:
-            for group, event in to_groups(batch):
-                pipe.publish(channel_of(group), layer.serialize(event))
-            for inbox, message in to_inboxes(batch):
-                pipe.publish(inbox, layer.serialize(message))  # a channel's name is its Redis channel
-            await pipe.execute()
+        commands = [("PUBLISH", channel_of(group), layer.serialize(event)) for group, event in to_groups(batch)]
+        # A channel's name is its Redis channel.
+        commands += [("PUBLISH", inbox, layer.serialize(message)) for inbox, message in to_inboxes(batch)]
+        try:
+            await publish_all(commands)
+        except (RedisConnectionError, OSError) as exc:
+            # Redis restarted, or closed the idle connection: once more on a new one.
+            # Should the first attempt have reached Redis, events arrive twice, which
+            # rooms take as they take a catch-up (updates apply once).
+            logger.info("publishing to Redis failed (%r); reconnecting", exc)
+            await publish_all(commands)
 
     return send
 

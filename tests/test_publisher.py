@@ -6,9 +6,23 @@ import asyncio
 import logging
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
-from redis.asyncio.client import Pipeline
+from redis.asyncio.connection import AbstractConnection
 
 from collab.publisher import Publisher
+
+
+def record_writes(monkeypatch) -> list[list[str]]:
+    """The commands of each write of several commands to Redis, by name."""
+    writes = []
+    pack = AbstractConnection.pack_commands
+
+    def recording_pack(self, commands):
+        commands = list(commands)
+        writes.append([str(command[0]) for command in commands])
+        return pack(self, commands)
+
+    monkeypatch.setattr(AbstractConnection, "pack_commands", recording_pack)
+    return writes
 
 
 async def test_events_queued_together_go_to_redis_in_one_pipeline_and_in_order(redis_server, monkeypatch):
@@ -18,20 +32,13 @@ async def test_events_queued_together_go_to_redis_in_one_pipeline_and_in_order(r
     for group in groups:  # as rooms on another worker listen
         channels[group] = await layer.new_channel("room.")
         await layer.group_add(group, channels[group])
-    executed = []
-    execute = Pipeline.execute
-
-    async def counting_execute(self, *args, **kwargs):
-        executed.append(len(self.command_stack))
-        return await execute(self, *args, **kwargs)
-
-    monkeypatch.setattr(Pipeline, "execute", counting_execute)
+    writes = record_writes(monkeypatch)
     publisher = Publisher(layer)
     for n in range(20):
         for group in groups:
             ticket = publisher.publish(group, {"type": "doc.updates", "n": n})
     await asyncio.wait_for(publisher.wait_sent(ticket), 5)
-    assert publisher.batches == 1 and executed == [200]
+    assert publisher.batches == 1 and writes == [["PUBLISH"] * 200]
     for group, channel in channels.items():
         received = [(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(20)]
         assert received == list(range(20)), group
@@ -43,14 +50,7 @@ async def test_events_for_known_rooms_go_to_each_worker_inbox_as_one_message(red
     inboxes = [await layer.new_channel("worker.") for _ in range(2)]
     group_channel = await layer.new_channel("room.")
     await layer.group_add("doc.0", group_channel)
-    published = []
-    execute = Pipeline.execute
-
-    async def counting_execute(self, *args, **kwargs):
-        published.append([args[0] for args, _ in self.command_stack])
-        return await execute(self, *args, **kwargs)
-
-    monkeypatch.setattr(Pipeline, "execute", counting_execute)
+    published = record_writes(monkeypatch)
     publisher = Publisher(layer)
     for n in range(20):
         # rooms "room.a" and "room.b" on the first worker, "room.c" on the second
@@ -58,7 +58,7 @@ async def test_events_for_known_rooms_go_to_each_worker_inbox_as_one_message(red
         publisher.publish("doc.2", {"type": "doc.updates", "n": n}, {"room.b": inboxes[0]})
     ticket = publisher.publish("doc.0", {"type": "doc.awareness_query", "n": 0})  # to the whole group
     await asyncio.wait_for(publisher.wait_sent(ticket), 5)
-    assert published == [["PUBLISH"] * 3]  # one pipeline: the group's event and one message per inbox
+    assert published == [["PUBLISH"] * 3]  # one write: the group's event and one message per inbox
     first, second = [await asyncio.wait_for(layer.receive(inbox), 5) for inbox in inboxes]
     in_order = [[room, {"type": "doc.updates", "n": n}] for n in range(20) for room in ("room.a", "room.b")]
     assert first["events"] == in_order
@@ -107,4 +107,43 @@ async def test_a_worker_reads_the_other_workers_events_with_the_c_parser(redis_s
     assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 1
     (shard,) = layer._get_layer()._shards
     assert isinstance(shard._pubsub.connection._parser, _AsyncHiredisParser)
+    await layer.flush()
+
+
+async def test_a_batch_is_written_to_redis_before_the_room_goes_on_to_its_local_sends(redis_server, monkeypatch):
+    # A room queues its event, lets the publisher run once (`asyncio.sleep(0)`), then
+    # sends to its own clients: the other workers' clients should not wait for those.
+    layer = RedisPubSubChannelLayer(hosts=[{"address": redis_server.url}])
+    publisher = Publisher(layer)
+    await asyncio.wait_for(publisher.wait_sent(publisher.publish("doc.1", {"type": "doc.updates"})), 5)
+    order = []
+    send = AbstractConnection.send_packed_command
+
+    async def recording_send(self, *args, **kwargs):
+        order.append("written")
+        return await send(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", recording_send)
+    ticket = publisher.publish("doc.1", {"type": "doc.updates"})
+    await asyncio.sleep(0)
+    order.append("local sends")
+    await asyncio.wait_for(publisher.wait_sent(ticket), 5)
+    assert order == ["written", "local sends"]
+    await layer.flush()
+
+
+async def test_after_a_redis_restart_the_next_batch_goes_out_on_a_new_connection(redis_server, caplog):
+    layer = RedisPubSubChannelLayer(hosts=[{"address": redis_server.url}])
+    publisher = Publisher(layer)
+    await asyncio.wait_for(publisher.wait_sent(publisher.publish("doc.1", {"type": "doc.updates", "n": 1})), 5)
+    redis_server.restart()
+    listener = RedisPubSubChannelLayer(hosts=[{"address": redis_server.url}])
+    channel = await listener.new_channel("room.")
+    await listener.group_add("doc.1", channel)
+    with caplog.at_level(logging.WARNING, logger="collab.publisher"):
+        ticket = publisher.publish("doc.1", {"type": "doc.updates", "n": 2})
+        await asyncio.wait_for(publisher.wait_sent(ticket), 5)
+    assert "could not send" not in caplog.text
+    assert (await asyncio.wait_for(listener.receive(channel), 5))["n"] == 2
+    await listener.flush()
     await layer.flush()
