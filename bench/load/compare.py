@@ -986,6 +986,16 @@ def scale_table(args, res) -> list[str]:
     if one and two:
         factor = ratio(two["deliveries_per_s"], one["deliveries_per_s"])
         lines += ["", f"Two workers deliver **{factor}** what one does (target ≥ 1.8×)."]
+    if one:
+        # The target is for a saturated worker: say when the load left it short of that.
+        share = args.s_worker_cpu or 100
+        used = 100 * one["cpu"]["app"] / one["cpu"]["wall"] if one["cpu"]["wall"] else 0
+        if used < 0.8 * share:
+            lines += [
+                "",
+                f"One worker used {used:.0f} % of a core of the {share:g} % it could: the load did not saturate "
+                "it, so this run does not test the target (`--s-worker-cpu` holds each worker to a share).",
+            ]
     return lines + [""]
 
 
