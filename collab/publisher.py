@@ -141,8 +141,8 @@ def pipelined_sender(layer) -> Callable[[Batch], Awaitable[None]] | None:
             await publish_all(commands)
         except (RedisConnectionError, OSError) as exc:
             # Redis restarted, or closed the idle connection: once more on a new one.
-            # Should the first attempt have reached Redis, events arrive twice, which
-            # rooms take as they take a catch-up (updates apply once).
+            # Should the first attempt have reached Redis, its events arrive twice:
+            # an update applies once, and clients take a repeated one as a no-op.
             logger.info("publishing to Redis failed (%r); reconnecting", exc)
             await publish_all(commands)
 
