@@ -58,15 +58,11 @@ def encode(params: list) -> tuple[list[bytes | None], list[int]]:
     return values, formats
 
 
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode()
-
-
 def _rows(result: pq.PGresult, binary: bool) -> list[tuple]:
     columns, value = range(result.nfields), result.get_value
     if binary:
         return [tuple(value(row, col) for col in columns) for row in range(result.ntuples)]
-    return [tuple(_text(value(row, col)) for col in columns) for row in range(result.ntuples)]
+    return [tuple(as_str(value(row, col)) for col in columns) for row in range(result.ntuples)]  # text format
 
 
 def _checked(results: list[pq.PGresult | None]) -> list[pq.PGresult]:
@@ -94,7 +90,7 @@ def as_bool(value: bytes | None) -> bool | None:
 
 
 def as_str(value: bytes | None) -> str | None:
-    """text or varchar."""
+    """text or varchar (and any value sent in the text format)."""
     return None if value is None else value.decode()
 
 
