@@ -22,6 +22,8 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable
 
+from django.conf import settings
+
 logger = logging.getLogger(__name__)
 
 # (group, event, to): `to` maps the rooms to send the event to (their channels) to
@@ -115,6 +117,7 @@ def pipelined_sender(layer) -> Callable[[Batch], Awaitable[None]] | None:
     from channels_redis.pubsub import RedisPubSubChannelLayer
     from channels_redis.utils import create_pool
     from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
 
     if not isinstance(layer, RedisPubSubChannelLayer):
         return None
@@ -123,12 +126,18 @@ def pipelined_sender(layer) -> Callable[[Batch], Awaitable[None]] | None:
         return None
     connection = create_pool(loop_layer._shards[0].host).make_connection()
     channel_of = loop_layer._get_group_channel_name
+    # Not the connection's socket_timeout: with it, redis-py writes from a task of
+    # its own, a turn of the event loop later.
+    timeout = settings.COLLAB_REDIS_TIMEOUT
 
     async def publish_all(commands) -> None:
         try:
-            await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
-            for _ in commands:
-                await connection.read_response()
+            # Bounded, so that a connection that no longer answers (Redis hung, or
+            # a peer that went away without a word) is given up and replaced.
+            async with asyncio.timeout(timeout):
+                await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+                for _ in commands:
+                    await connection.read_response()
         except BaseException:
             await connection.disconnect(nowait=True)  # replies may be unread: start afresh
             raise
@@ -139,8 +148,9 @@ def pipelined_sender(layer) -> Callable[[Batch], Awaitable[None]] | None:
         commands += [("PUBLISH", inbox, layer.serialize(message)) for inbox, message in to_inboxes(batch)]
         try:
             await publish_all(commands)
-        except (RedisConnectionError, OSError) as exc:
-            # Redis restarted, or closed the idle connection: once more on a new one.
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # TimeoutError is an OSError
+            # Redis restarted, closed the idle connection, or stopped answering: once
+            # more on a new one.
             # Should the first attempt have reached Redis, its events arrive twice:
             # an update applies once, and clients take a repeated one as a no-op.
             logger.info("publishing to Redis failed (%r); reconnecting", exc)

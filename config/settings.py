@@ -129,7 +129,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # The in-memory layer drops messages to a channel already holding `capacity`.
 CHANNEL_CAPACITY = envint("CHANNEL_CAPACITY", 1000)
+# Seconds a worker waits for Redis to connect, or to answer what it published,
+# before it tries a new connection (collab.publisher, collab.redis_host).
+COLLAB_REDIS_TIMEOUT = float(os.environ.get("COLLAB_REDIS_TIMEOUT", "5"))
 if REDIS_URL:
+    from collab.redis_host import layer_host
+
     # channels-redis's Pub/Sub layer: a group message is one PUBLISH, where the
     # core layer takes four round trips and a script per send and a blocking pop
     # per receive. Rooms are the only users of the layer, and what Pub/Sub may lose
@@ -137,7 +142,7 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL}]},
+            "CONFIG": {"hosts": [layer_host(REDIS_URL, timeout=COLLAB_REDIS_TIMEOUT)]},
         }
     }
 else:

@@ -7,11 +7,10 @@ import sys
 from tests.servers import ROOT
 
 
-def load_settings(**env):
+def load_settings(code: str = "", **env):
     clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "REDIS_URL", "DATABASE_URL")}
-    code = (
-        "import config.settings as s;"
-        "print(s.CHANNEL_LAYERS['default']['BACKEND']); print(s.DATABASES['default']['ENGINE'])"
+    code = "import config.settings as s;" + (
+        code or "print(s.CHANNEL_LAYERS['default']['BACKEND']); print(s.DATABASES['default']['ENGINE'])"
     )
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
@@ -36,6 +35,19 @@ def test_redis_url_selects_channels_redis_and_database_url_postgres():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["channels_redis.pubsub.RedisPubSubChannelLayer", "django.db.backends.postgresql"]
+
+
+def test_the_channel_layer_s_redis_connections_notice_a_lost_peer():
+    # tests/test_redis_partition.py shows what these do.
+    host = "s.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0]"
+    result = load_settings(
+        f"print({host}['connection_class'].__module__, {host}['socket_keepalive'], {host}['socket_connect_timeout'])",
+        SECRET_KEY="x",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        COLLAB_REDIS_TIMEOUT="3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["collab.redis_host", "True", "3.0"]
 
 
 def test_a_malformed_boolean_is_refused():
