@@ -192,7 +192,7 @@ class LoopConnections:
     async def _connect(self) -> PgConnection:
         self.opened += 1  # counted before the await: concurrent openers see it
         try:
-            return await PgConnection.connect(self.params, prepare=self.prepare)
+            return await PgConnection.connect(self.params, prepare=self.prepare, timeout=settings.COLLAB_DB_TIMEOUT)
         except BaseException:
             self.opened -= 1
             raise

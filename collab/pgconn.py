@@ -26,6 +26,8 @@ import psycopg
 from psycopg import pq
 from psycopg.errors import error_from_result
 
+from .watchdog import Watchdog
+
 # Statement shapes worth preparing per connection; the rare larger batch runs unprepared.
 MAX_PREPARED = 64
 
@@ -106,7 +108,7 @@ class PgConnection:
     server ends while idle is seen at once (`broken`), not at the next commit.
     """
 
-    def __init__(self, conn: psycopg.AsyncConnection, *, prepare: bool = True):
+    def __init__(self, conn: psycopg.AsyncConnection, *, prepare: bool = True, timeout: float = 30):
         self.conn = conn
         self.pgconn = conn.pgconn
         self.pgconn.nonblocking = 1
@@ -117,10 +119,16 @@ class PgConnection:
         self._loop = asyncio.get_running_loop()
         self._fd = self.pgconn.socket
         self._loop.add_reader(self._fd, self._readable)
+        # A server that stops answering mid-statement (its host gone without a word)
+        # would hold the statement, and the room committing through it, until the
+        # kernel gives up on the connection, a quarter of an hour later.
+        self._watchdog = Watchdog(timeout, self._unanswered)
 
     @classmethod
-    async def connect(cls, params: dict, *, prepare: bool = True) -> PgConnection:
-        return cls(await psycopg.AsyncConnection.connect(autocommit=True, **params), prepare=prepare)
+    async def connect(cls, params: dict, *, prepare: bool = True, timeout: float = 30) -> PgConnection:
+        """`timeout`: seconds a statement may wait for the server before the connection is given up."""
+        conn = await psycopg.AsyncConnection.connect(autocommit=True, **params)
+        return cls(conn, prepare=prepare, timeout=timeout)
 
     async def fetch(self, sql: str, params: list, *, binary: bool = False) -> list[tuple]:
         """Run one statement (psycopg's `%s` placeholders); return its rows as text,
@@ -154,41 +162,49 @@ class PgConnection:
 
     async def _run(self, send) -> pq.PGresult:
         """Send one command and wait for all its results; return the last, or raise its error."""
-        send()
-        await self._flush()
-        results = []
-        while True:
-            while not self.pgconn.is_busy():
-                result = self.pgconn.get_result()
-                if result is None:
-                    _checked(results)
-                    return results[-1]
-                results.append(result)
-            await self._more()
+        self._watchdog.start()
+        try:
+            send()
+            await self._flush()
+            results = []
+            while True:
+                while not self.pgconn.is_busy():
+                    result = self.pgconn.get_result()
+                    if result is None:
+                        _checked(results)
+                        return results[-1]
+                    results.append(result)
+                await self._more()
+        finally:
+            self._watchdog.stop()
 
     async def _pipeline(self, sends) -> list[pq.PGresult]:
         """Send the commands and a sync point at once; return the last result of each,
         or raise the first error, once the sync point is reached."""
         pgconn = self.pgconn
-        pgconn.enter_pipeline_mode()
-        for send in sends:
-            send()
-        pgconn.pipeline_sync()
-        await self._flush()
-        results: list[pq.PGresult | None] = []
-        last = None  # the current command's latest result
-        while True:
-            while not pgconn.is_busy():
-                result = pgconn.get_result()
-                if result is None:  # the end of one command's results
-                    results.append(last)
-                    last = None
-                elif result.status == pq.ExecStatus.PIPELINE_SYNC:
-                    pgconn.exit_pipeline_mode()
-                    return _checked(results)
-                else:
-                    last = result
-            await self._more()
+        self._watchdog.start()
+        try:
+            pgconn.enter_pipeline_mode()
+            for send in sends:
+                send()
+            pgconn.pipeline_sync()
+            await self._flush()
+            results: list[pq.PGresult | None] = []
+            last = None  # the current command's latest result
+            while True:
+                while not pgconn.is_busy():
+                    result = pgconn.get_result()
+                    if result is None:  # the end of one command's results
+                        results.append(last)
+                        last = None
+                    elif result.status == pq.ExecStatus.PIPELINE_SYNC:
+                        pgconn.exit_pipeline_mode()
+                        return _checked(results)
+                    else:
+                        last = result
+                await self._more()
+        finally:
+            self._watchdog.stop()
 
     async def _flush(self) -> None:
         while self.pgconn.flush():  # nonblocking: part of it is still to go
@@ -213,6 +229,9 @@ class PgConnection:
         if waiter is not None and not waiter.done() and not self.pgconn.is_busy():
             waiter.set_result(None)
 
+    def _unanswered(self) -> None:
+        self._lost(psycopg.OperationalError(f"no answer from the server within {self._watchdog.timeout:g} s"))
+
     def _lost(self, exc: Exception) -> None:
         self.broken = exc
         self._loop.remove_reader(self._fd)  # a closed socket stays readable: stop watching it
@@ -221,7 +240,7 @@ class PgConnection:
             waiter.set_exception(exc)
 
     async def _writable(self) -> None:
-        waiter = self._loop.create_future()
+        waiter = self._waiter = self._loop.create_future()  # failed too if the connection is lost
         self._loop.add_writer(self._fd, lambda: waiter.done() or waiter.set_result(None))
         try:
             await waiter

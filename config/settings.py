@@ -261,6 +261,9 @@ ACCESS_LOG = os.environ.get("ACCESS_LOG") or ("-" if LOG_LEVEL in ("DEBUG", "INF
 
 # Rooms. See collab/room.py for what each bounds.
 COLLAB_DB_THREADS = envint("COLLAB_DB_THREADS", 4)  # database threads; on PostgreSQL also loop connections
+# Seconds a worker's own PostgreSQL connection may wait for an answer before it is
+# given up: the room's commit fails and its clients reconnect and send again.
+COLLAB_DB_TIMEOUT = float(os.environ.get("COLLAB_DB_TIMEOUT", "30"))
 COLLAB_COMPACT_EVERY = envint("COLLAB_COMPACT_EVERY", 500)  # log entries between snapshots
 COLLAB_RESYNC_INTERVAL = float(os.environ.get("COLLAB_RESYNC_INTERVAL", "0.5"))  # seconds between log checks
 # Seconds after which a room forgets another worker's room it has not heard from (a

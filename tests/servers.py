@@ -8,6 +8,7 @@ there (the benchmarks' load generator).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -153,3 +154,41 @@ class RedisServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class SilencingProxy:
+    """A TCP proxy on 127.0.0.1 to `port` whose open connections can be made to stop
+    answering, as a server whose host went away without a word; new ones go through."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.silenced: list[asyncio.StreamWriter] = []
+        self.links: list[asyncio.StreamWriter] = []
+        self.tasks: set[asyncio.Task] = set()
+
+    async def __aenter__(self) -> int:
+        """The proxy's port."""
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def __aexit__(self, *exc) -> None:
+        self.server.close()
+        for writer in self.links:
+            writer.close()
+        for task in self.tasks:
+            task.cancel()
+
+    def silence(self) -> None:
+        self.silenced.extend(self.links)
+
+    async def _link(self, client_reader, client_writer) -> None:
+        redis_reader, redis_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.links += [client_writer, redis_writer]
+        for reader, writer in ((client_reader, redis_writer), (redis_reader, client_writer)):
+            task = asyncio.create_task(self._pump(reader, writer))
+            self.tasks.add(task)
+
+    async def _pump(self, reader, writer) -> None:
+        while data := await reader.read(65536):
+            if writer not in self.silenced:
+                writer.write(data)

@@ -6,6 +6,7 @@ On SQLite there are none: those tests check only that appends stay in the thread
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 from collab import db, persistence
 from collab.models import Document, DocumentUpdate
 from collab.pgconn import PgConnection, as_bool, as_datetime, as_int, as_str, encode, numbered
+from tests.servers import SilencingProxy
 from tests.test_persistence import edits
 
 
@@ -130,6 +132,40 @@ async def test_appends_after_the_server_ended_the_loops_connections_reconnect_an
     )
     assert rows == [(1, updates[0]), (2, updates[1])]
     assert await database_sync_to_async(persistence.document_text)(document.id) == "ab"
+
+
+async def test_an_append_the_server_never_answers_fails_after_the_timeout_and_the_next_one_stores(
+    pg_params, owner, settings, monkeypatch
+):
+    # A server whose host went away without a word: without the timeout the append
+    # (and the room committing through it) waits until the kernel gives up.
+    if pg_params is None:
+        return
+    from channels.db import database_sync_to_async
+
+    document = await database_sync_to_async(Document.objects.create)(owner=owner)
+    settings.COLLAB_DB_TIMEOUT = 0.5
+    settings.COLLAB_DB_THREADS = 1
+    proxy = SilencingProxy(int(pg_params.get("port") or 5432))
+    async with proxy as port:
+        params = {**pg_params, "host": "127.0.0.1", "port": port}
+        monkeypatch.setattr(db, "loop_connection_params", lambda: (params, True))
+        assert db.use_loop_connections()
+        try:
+            updates = edits("a", "b", "c")
+            assert await db.append(document.id, updates[:1], [None]) == 1
+            proxy.silence()
+            started = time.monotonic()
+            with pytest.raises(psycopg.OperationalError, match="no answer from the server within 0.5 s"):
+                await asyncio.wait_for(db.append(document.id, updates[1:2], [None]), 10)
+            assert 0.5 <= time.monotonic() - started < 5
+            assert await db.append(document.id, updates[2:], [None]) == 2  # over a new connection
+        finally:
+            await db.close_loop_connections()
+    rows = await database_sync_to_async(list)(
+        DocumentUpdate.objects.filter(document=document).order_by("seq").values_list("seq", "data")
+    )
+    assert rows == [(1, updates[0]), (2, updates[2])]  # the unanswered append never reached the server
 
 
 async def test_the_loops_connections_prepare_statements_unless_the_settings_turn_them_off(pg_params, monkeypatch):

@@ -9,6 +9,7 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from redis.asyncio.connection import AbstractConnection
 
 from collab.publisher import Publisher
+from tests.servers import SilencingProxy
 
 
 def record_writes(monkeypatch) -> list[list[str]]:
@@ -149,43 +150,6 @@ async def test_after_a_redis_restart_the_next_batch_goes_out_on_a_new_connection
     await layer.flush()
 
 
-class SilencingProxy:
-    """A TCP proxy to a Redis server whose open connections can be made to stop
-    answering, as a peer that went away without a word does; new ones go through."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.silenced: list[asyncio.StreamWriter] = []
-        self.links: list[asyncio.StreamWriter] = []
-        self.tasks: set[asyncio.Task] = set()
-
-    async def __aenter__(self) -> str:
-        self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
-        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
-
-    async def __aexit__(self, *exc) -> None:
-        self.server.close()
-        for writer in self.links:
-            writer.close()
-        for task in self.tasks:
-            task.cancel()
-
-    def silence(self) -> None:
-        self.silenced.extend(self.links)
-
-    async def _link(self, client_reader, client_writer) -> None:
-        redis_reader, redis_writer = await asyncio.open_connection("127.0.0.1", self.port)
-        self.links += [client_writer, redis_writer]
-        for reader, writer in ((client_reader, redis_writer), (redis_reader, client_writer)):
-            task = asyncio.create_task(self._pump(reader, writer))
-            self.tasks.add(task)
-
-    async def _pump(self, reader, writer) -> None:
-        while data := await reader.read(65536):
-            if writer not in self.silenced:
-                writer.write(data)
-
-
 async def test_a_connection_that_stops_answering_is_replaced_and_the_batch_sent_on_a_new_one(
     redis_server, settings, caplog
 ):
@@ -194,8 +158,8 @@ async def test_a_connection_that_stops_answering_is_replaced_and_the_batch_sent_
     channel = await listener.new_channel("room.")
     await listener.group_add("doc.1", channel)
     proxy = SilencingProxy(redis_server.port)
-    async with proxy as url:
-        layer = RedisPubSubChannelLayer(hosts=[{"address": url}])
+    async with proxy as port:
+        layer = RedisPubSubChannelLayer(hosts=[{"address": f"redis://127.0.0.1:{port}/0"}])
         publisher = Publisher(layer)
         await asyncio.wait_for(publisher.wait_sent(publisher.publish("doc.1", {"type": "doc.updates", "n": 1})), 5)
         assert (await asyncio.wait_for(listener.receive(channel), 5))["n"] == 1
