@@ -13,7 +13,7 @@ class Watchdog:
 
     One timer, set again only when it fires: a timer set and cancelled around every
     operation (`asyncio.timeout`) took the publisher's CPU per batch of events from
-    43-45 to 54-57 µs (5,000 batches, local Redis), and redis-py's own socket_timeout
+    42-45 to 54-57 µs (5,000 batches, local Redis), and redis-py's own socket_timeout
     also writes from a task of its own, a turn of the event loop later.
     """
 

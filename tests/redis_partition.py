@@ -1,7 +1,8 @@
 """A worker's Redis subscription when Redis's host goes away without a word.
 
 Run by tests/test_redis_partition.py inside network namespaces of its own
-(`unshare -rn`, no privileges needed). Redis listens in a second namespace,
+(`unshare -rn`: no privileges needed where the kernel lets users make
+namespaces). Redis listens in a second namespace,
 joined to this one by a veth pair: with the far end's link down, packets are
 lost silently, as they are to a host that lost power, where loopback would
 refuse them. The host then "restarts": its namespace, with Redis and every
