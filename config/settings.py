@@ -105,9 +105,15 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    from collab.pg_host import liveness_options
+
+    # Keepalive and a bound on unacknowledged data, so that no connection waits
+    # for a server that is gone (collab.pg_host); the event loop's own
+    # connections take them from here too.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(liveness_options())
     # A pool: every WebSocket handshake looks up a session and rights from a fresh
     # thread, and opening a PostgreSQL connection each time costs milliseconds.
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 2,
         "max_size": envint("DATABASE_POOL_SIZE", 20),
         "timeout": 10,

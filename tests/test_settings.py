@@ -38,7 +38,7 @@ def test_redis_url_selects_channels_redis_and_database_url_postgres():
 
 
 def test_the_channel_layer_s_redis_connections_notice_a_lost_peer():
-    # tests/test_redis_partition.py shows what these do.
+    # tests/test_partitions.py shows what these do.
     host = "s.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0]"
     result = load_settings(
         f"print({host}['connection_class'].__module__, {host}['socket_keepalive'], {host}['socket_connect_timeout'])",
@@ -48,6 +48,17 @@ def test_the_channel_layer_s_redis_connections_notice_a_lost_peer():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["collab.redis_host", "True", "3.0"]
+
+
+def test_postgresql_connections_notice_a_lost_server():
+    # tests/test_partitions.py shows what these do.
+    result = load_settings(
+        "o = s.DATABASES['default']['OPTIONS']; print(o['keepalives'], o['keepalives_idle'], o['tcp_user_timeout'])",
+        SECRET_KEY="x",
+        DATABASE_URL="postgres://u@127.0.0.1:5432/db",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "10", "30000"]
 
 
 def test_a_malformed_boolean_is_refused():
