@@ -1,0 +1,64 @@
+"""The channel layer's Redis hosts (`collab.redis_host`) for each kind of Redis URL."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+
+import pytest
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from redis.asyncio import connection as redis_connection
+
+from collab import redis_host
+from collab.publisher import Publisher
+
+
+@pytest.fixture
+def unix_redis(tmp_path):
+    """A redis-server of our own listening on a Unix socket only."""
+    path = tmp_path / "redis.sock"
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed"
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", str(path), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not path.exists():
+            assert time.monotonic() < deadline, "redis-server did not open its socket"
+            time.sleep(0.02)
+        yield f"unix://{path}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def test_a_unix_socket_url_carries_events_through_the_layer_and_the_publisher(unix_redis):
+    host = redis_host.layer_host(unix_redis, timeout=2)
+    assert host["connection_class"] is redis_host.UnixDomainSocketConnection
+    assert "socket_keepalive" not in host  # a local socket has no peer to lose
+    layer = RedisPubSubChannelLayer(hosts=[host])
+    channel = await layer.new_channel("room.")
+    await layer.group_add("doc.1", channel)
+    publisher = Publisher(layer)
+    await asyncio.wait_for(publisher.wait_sent(publisher.publish("doc.1", {"type": "doc.updates", "n": 1})), 5)
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 1
+    (shard,) = layer._get_layer()._shards
+    assert isinstance(shard._pubsub.connection, redis_host.UnixDomainSocketConnection)
+    await layer.flush()
+
+
+def test_tls_and_plain_urls_get_keepalive_and_the_lost_socket_report():
+    tls = redis_host.layer_host("rediss://redis.example:6380/0", timeout=3)
+    assert issubclass(tls["connection_class"], redis_connection.SSLConnection)
+    assert tls["connection_class"] is redis_host.SSLConnection
+    plain = redis_host.layer_host("redis://:secret@redis.example:6379/2", timeout=3)
+    assert plain["connection_class"] is redis_host.Connection
+    assert (plain["host"], plain["port"], plain["db"], plain["password"]) == ("redis.example", 6379, 2, "secret")
+    for host in (tls, plain):
+        assert host["socket_keepalive"] is True and host["socket_connect_timeout"] == 3
+        assert sorted(host["socket_keepalive_options"].values()) == sorted(redis_host.KEEPALIVE)
