@@ -109,8 +109,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 
     # Keepalive and a bound on unacknowledged data, so that no connection waits
     # for a server that is gone (collab.pg_host); the event loop's own
-    # connections take them from here too.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(liveness_options())
+    # connections take them from here too. DATABASE_URL's own parameters win.
+    for option, value in liveness_options().items():
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault(option, value)
     # A pool: every WebSocket handshake looks up a session and rights from a fresh
     # thread, and opening a PostgreSQL connection each time costs milliseconds.
     DATABASES["default"]["OPTIONS"]["pool"] = {

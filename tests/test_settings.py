@@ -59,6 +59,13 @@ def test_postgresql_connections_notice_a_lost_server():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "10", "30000"]
+    chosen = load_settings(
+        "print(s.DATABASES['default']['OPTIONS']['keepalives_idle'])",
+        SECRET_KEY="x",
+        DATABASE_URL="postgres://u@127.0.0.1:5432/db?keepalives_idle=60",
+    )
+    assert chosen.returncode == 0, chosen.stderr
+    assert chosen.stdout.split() == ["60"]  # the URL's own choice is kept
 
 
 def test_a_malformed_boolean_is_refused():
