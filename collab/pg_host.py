@@ -11,8 +11,8 @@ keepalive probes end an idle one within `KEEPALIVE` seconds, and
 
 from __future__ import annotations
 
-# Seconds idle before the first probe, seconds between probes, probes unanswered.
-KEEPALIVE = (10, 5, 3)
+from .watchdog import KEEPALIVE
+
 USER_TIMEOUT = 30.0  # seconds sent data may stay unacknowledged
 
 

@@ -162,8 +162,7 @@ class PgConnection:
 
     async def _run(self, send) -> pq.PGresult:
         """Send one command and wait for all its results; return the last, or raise its error."""
-        self._watchdog.start()
-        try:
+        with self._watchdog:
             send()
             await self._flush()
             results = []
@@ -175,15 +174,12 @@ class PgConnection:
                         return results[-1]
                     results.append(result)
                 await self._more()
-        finally:
-            self._watchdog.stop()
 
     async def _pipeline(self, sends) -> list[pq.PGresult]:
         """Send the commands and a sync point at once; return the last result of each,
         or raise the first error, once the sync point is reached."""
         pgconn = self.pgconn
-        self._watchdog.start()
-        try:
+        with self._watchdog:
             pgconn.enter_pipeline_mode()
             for send in sends:
                 send()
@@ -203,8 +199,6 @@ class PgConnection:
                     else:
                         last = result
                 await self._more()
-        finally:
-            self._watchdog.stop()
 
     async def _flush(self) -> None:
         while self.pgconn.flush():  # nonblocking: part of it is still to go

@@ -128,19 +128,17 @@ def pipelined_sender(layer) -> Callable[[Batch], Awaitable[None]] | None:
         return None
     connection = create_pool(loop_layer._shards[0].host).make_connection()
     channel_of = loop_layer._get_group_channel_name
-    watchdog = Watchdog(settings.COLLAB_REDIS_TIMEOUT, lambda: _abort(connection))
+    watchdog = Watchdog(settings.COLLAB_REDIS_TIMEOUT, lambda: _abort(connection, watchdog.timeout))
 
     async def publish_all(commands) -> None:
-        watchdog.start()
         try:
-            await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
-            for _ in commands:
-                await connection.read_response()
+            with watchdog:
+                await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+                for _ in commands:
+                    await connection.read_response()
         except BaseException:
             await connection.disconnect(nowait=True)  # replies may be unread: start afresh
             raise
-        finally:
-            watchdog.stop()
 
     async def send(batch: Batch) -> None:
         commands = [("PUBLISH", channel_of(group), layer.serialize(event)) for group, event in to_groups(batch)]
@@ -159,9 +157,9 @@ def pipelined_sender(layer) -> Callable[[Batch], Awaitable[None]] | None:
     return send
 
 
-def _abort(connection) -> None:
+def _abort(connection, timeout: float) -> None:
     """Drop a Redis connection that did not answer: its read fails, and the batch is sent again."""
-    logger.warning("Redis did not answer within %g s; dropping the connection", settings.COLLAB_REDIS_TIMEOUT)
+    logger.warning("Redis did not answer within %g s; dropping the connection", timeout)
     writer = connection._writer
     if writer is not None:
         writer.transport.abort()

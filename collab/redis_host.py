@@ -20,8 +20,7 @@ import socket
 from redis.asyncio import connection as redis_connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-# Seconds idle before the first probe, seconds between probes, probes unanswered.
-KEEPALIVE = (10, 5, 3)
+from .watchdog import KEEPALIVE
 
 
 class _ReportsLostSocket:

@@ -1,13 +1,21 @@
-"""A timer for operations that may never end: a request to a server that no longer answers."""
+"""How long a connection waits for a server that may never answer again.
+
+`Watchdog` bounds what the event loop waits for; `KEEPALIVE` is what the kernel
+is told for connections that sit idle (collab.redis_host, collab.pg_host).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 
+# Seconds idle before the first keepalive probe, seconds between probes, probes
+# unanswered before the connection is given up: about 25 s.
+KEEPALIVE = (10, 5, 3)
+
 
 class Watchdog:
-    """Calls `expire` when the operation between `start` and `stop` has run for
+    """Calls `expire` when the operation inside `with watchdog:` has run for
     `timeout` seconds, so that a connection that no longer answers (its server hung,
     or its host gone without a word) is given up.
 
@@ -24,12 +32,13 @@ class Watchdog:
         self.started: float | None = None
         self._timer: asyncio.TimerHandle | None = None
 
-    def start(self) -> None:
+    def __enter__(self) -> Watchdog:
         self.started = self.loop.time()
         if self._timer is None:
             self._timer = self.loop.call_at(self.started + self.timeout, self._check)
+        return self
 
-    def stop(self) -> None:
+    def __exit__(self, *exc) -> None:
         self.started = None
 
     def _check(self) -> None:
