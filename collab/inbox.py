@@ -14,6 +14,7 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable
 
+from . import outage
 from .publisher import INBOX_MESSAGE, loop_local
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ async def listen(layer, channel: str, handle: Handler, name: str) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            logger.warning("%s: channel layer receive failed (%r); retrying", name, exc)
+            outage.redis.failed(f"{name}: receiving from the channel layer", exc)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
             continue

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
+from . import outage
 from .watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
@@ -75,11 +76,12 @@ class Publisher:
                 self.batches += 1
                 try:
                     await self.send_batch(batch)
+                    outage.redis.ok()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     # Lost events are repaired by the ticker's catch-up; the queue goes on.
-                    logger.warning("could not send %d events to the other workers: %r", len(batch), exc)
+                    outage.redis.failed(f"sending {len(batch)} events to the other workers", exc)
                 self.sent += len(batch)
                 async with self._progress:
                     self._progress.notify_all()
@@ -151,7 +153,7 @@ def pipelined_sender(layer) -> Callable[[Batch], Awaitable[None]] | None:
             # more on a new one.
             # Should the first attempt have reached Redis, its events arrive twice:
             # an update applies once, and clients take a repeated one as a no-op.
-            logger.info("publishing to Redis failed (%r); reconnecting", exc)
+            logger.debug("publishing to Redis failed (%r); reconnecting", exc)
             await publish_all(commands)
 
     return send

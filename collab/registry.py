@@ -12,7 +12,7 @@ from collections import Counter
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
-from . import access, db, presence
+from . import access, db, outage, presence
 from .exceptions import CloseCode, RateLimited
 from .members import Connection, Member, Seat
 from .room import Room
@@ -203,7 +203,9 @@ class RoomRegistry:
         try:
             await self.presence.publish({i: self.rooms[i] for i in ids}, list(gone))
         except Exception as exc:
-            logger.warning("presence: could not publish: %r", exc)
+            outage.redis.failed("publishing presence", exc)
+        else:
+            outage.redis.ok()
 
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Store what is pending, then ask every client to reconnect elsewhere."""

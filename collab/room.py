@@ -41,7 +41,7 @@ from django.conf import settings
 from django.utils import timezone
 from pycrdt import merge_updates
 
-from . import db, persistence
+from . import db, outage, persistence
 from .access import DocumentRights
 from .awareness import AwarenessStates, stamp_identity
 from .crdt import (
@@ -212,7 +212,7 @@ class Room:
             try:
                 await self.layer.group_discard(self.group, self.channel)
             except Exception as exc:
-                logger.warning("room %s could not leave its group: %r", self.id, exc)
+                outage.redis.failed(f"room {self.id} leaving its group", exc)
         if compact and self.since_compaction:
             await self._compact()
 
@@ -579,7 +579,7 @@ class Room:
             try:
                 await self.layer.group_add(self.group, self.channel)  # Redis may have restarted
             except Exception as exc:
-                logger.warning("room %s: could not re-join its group: %r", self.id, exc)
+                outage.redis.failed(f"room {self.id} re-joining its group", exc)
         await self._keep_peers()
 
     async def _keep_peers(self) -> None:

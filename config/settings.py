@@ -258,8 +258,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # channels-redis logs a traceback a second while Redis is unreachable: those go
+    # to collab.outage, which tells an outage's start and end.
+    "filters": {"redis_receive": {"()": "collab.outage.RedisReceiveFailures"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "channels_redis.pubsub": {"filters": ["redis_receive"]},
+    },
 }
 # daphne's access log, a line per request and per WebSocket connect and disconnect:
 # "-" (standard output), a file path, or "off". By default it follows LOG_LEVEL:

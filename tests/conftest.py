@@ -16,6 +16,14 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["tests.hashers.FastPBKDF2PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_outage_on_record(monkeypatch):
+    """Each test starts with no Redis outage on record in this process."""
+    from collab import outage
+
+    monkeypatch.setattr(outage, "redis", outage.Outage("Redis"))
+
+
 async def until(condition, timeout: float = 3.0) -> bool:
     """Whether `condition()` became true within `timeout` seconds (checked every 10 ms)."""
     deadline = asyncio.get_running_loop().time() + timeout

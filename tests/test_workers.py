@@ -109,6 +109,44 @@ async def test_replicas_converge_after_a_redis_restart(two_workers, redis_server
     await b.close()
 
 
+async def test_a_redis_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
+    two_workers, redis_server, document, cookie
+):
+    a = await open_client(two_workers[0], document, cookie, "a")
+    b = await open_client(two_workers[1], document, cookie, "b")
+    a.insert(0, "before ")
+    await converge([a, b], "before ")
+    marks = [worker.log_path.stat().st_size for worker in two_workers]
+
+    redis_server.stop()
+    for i in range(8):  # typing on both workers through the outage: a failed publish each
+        (a, b)[i % 2].insert(0, f"{i} ")
+        await asyncio.sleep(0.5)
+    redis_server.start()
+    text = await converge([a, b], timeout=10)  # through the database meanwhile, Redis afterwards
+    assert len(text) == len("before ") + 8 * 2
+    assert await stored_text(document) == text
+
+    def since_the_outage(worker: Server, mark: int) -> str:
+        return worker.log_path.read_bytes()[mark:].decode()
+
+    deadline = time.monotonic() + 10
+    while not all("Redis answers again: " in since_the_outage(w, m) for w, m in zip(two_workers, marks, strict=True)):
+        assert time.monotonic() < deadline, "no worker said Redis answered again"
+        await asyncio.sleep(0.1)
+    for worker, mark in zip(two_workers, marks, strict=True):
+        log = since_the_outage(worker, mark)
+        # Without the outage's account: a traceback a second from channels-redis's
+        # receiver, and a warning per failed publish.
+        assert "Traceback" not in log
+        warnings = [line for line in log.splitlines() if " WARNING " in line or " ERROR " in line]
+        assert len(warnings) == 2, warnings
+        assert "Redis unreachable (" in warnings[0]
+        assert "Redis answers again: " in warnings[1]
+    await a.close()
+    await b.close()
+
+
 async def test_sigterm_stores_pending_updates_and_asks_clients_to_reconnect(two_workers, document, cookie):
     worker = two_workers[0]
     client = await open_client(worker, document, cookie, "client")
