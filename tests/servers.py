@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -109,13 +110,24 @@ class Server:
 
 
 class RedisServer:
-    """A redis-server of our own on a free port, so a test may restart it."""
+    """A redis-server of our own on a free port, so a test may restart it.
 
-    def __init__(self):
+    With `tls_dir` it speaks TLS only, with a certificate for 127.0.0.1 made there
+    (`ca_path`, which clients must trust: the URL names it)."""
+
+    def __init__(self, tls_dir: Path | None = None):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
+        self.tls: ssl.SSLContext | None = None
+        self.options = ["--port", str(self.port)]
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        if tls_dir is not None:
+            self.ca_path, key_path = self_signed_certificate(tls_dir, "127.0.0.1")
+            self.tls = ssl.create_default_context(cafile=self.ca_path)
+            self.options = ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no"]
+            self.options += ["--tls-cert-file", str(self.ca_path), "--tls-key-file", str(key_path)]
+            self.url = f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca_path}"
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 10) -> RedisServer:
@@ -123,7 +135,7 @@ class RedisServer:
         if binary is None:
             raise RuntimeError("redis-server is not installed: the multi-worker tests need Redis 7")
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [binary, *self.options, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -131,7 +143,8 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw:
+                    conn = self.tls.wrap_socket(raw, server_hostname="127.0.0.1") if self.tls else raw
                     conn.sendall(b"PING\r\n")
                     if conn.recv(16).startswith(b"+PONG"):
                         return self
@@ -154,6 +167,39 @@ class RedisServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def self_signed_certificate(directory: Path, ip: str) -> tuple[Path, Path]:
+    """A certificate for `ip`, signed by its own key, and that key: (cert.pem, key.pem)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
 
 
 class SilencingProxy:

@@ -1,18 +1,21 @@
-"""The channel layer's Redis hosts (`collab.redis_host`) for each kind of Redis URL."""
+"""The channel layer's Redis hosts (`collab.redis_host`) for each kind of Redis URL, TLS included."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+import ssl
 import subprocess
 import time
 
 import pytest
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from redis.asyncio import connection as redis_connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from collab import redis_host
 from collab.publisher import Publisher
+from tests.servers import RedisServer
 
 
 @pytest.fixture
@@ -37,10 +40,8 @@ def unix_redis(tmp_path):
         proc.wait()
 
 
-async def test_a_unix_socket_url_carries_events_through_the_layer_and_the_publisher(unix_redis):
-    host = redis_host.layer_host(unix_redis, timeout=2)
-    assert host["connection_class"] is redis_host.UnixDomainSocketConnection
-    assert "socket_keepalive" not in host  # a local socket has no peer to lose
+async def subscription_that_got_a_published_event(host: dict):
+    """The layer's subscribed connection, once an event the publisher sent over `host` reached it."""
     layer = RedisPubSubChannelLayer(hosts=[host])
     channel = await layer.new_channel("room.")
     await layer.group_add("doc.1", channel)
@@ -48,8 +49,17 @@ async def test_a_unix_socket_url_carries_events_through_the_layer_and_the_publis
     await asyncio.wait_for(publisher.wait_sent(publisher.publish("doc.1", {"type": "doc.updates", "n": 1})), 5)
     assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 1
     (shard,) = layer._get_layer()._shards
-    assert isinstance(shard._pubsub.connection, redis_host.UnixDomainSocketConnection)
+    connection = shard._pubsub.connection
     await layer.flush()
+    return connection
+
+
+async def test_a_unix_socket_url_carries_events_through_the_layer_and_the_publisher(unix_redis):
+    host = redis_host.layer_host(unix_redis, timeout=2)
+    assert host["connection_class"] is redis_host.UnixDomainSocketConnection
+    assert "socket_keepalive" not in host  # a local socket has no peer to lose
+    connection = await subscription_that_got_a_published_event(host)
+    assert isinstance(connection, redis_host.UnixDomainSocketConnection)
 
 
 def test_tls_and_plain_urls_get_keepalive_and_the_lost_socket_report():
@@ -62,3 +72,27 @@ def test_tls_and_plain_urls_get_keepalive_and_the_lost_socket_report():
     for host in (tls, plain):
         assert host["socket_keepalive"] is True and host["socket_connect_timeout"] == 3
         assert sorted(host["socket_keepalive_options"].values()) == sorted(redis_host.KEEPALIVE)
+
+
+@pytest.fixture
+def tls_redis(tmp_path):
+    """A redis-server of our own speaking TLS only, with a certificate of the test's making."""
+    with RedisServer(tls_dir=tmp_path) as running:
+        yield running
+
+
+async def test_a_tls_url_carries_events_through_the_layer_and_the_publisher(tls_redis):
+    host = redis_host.layer_host(tls_redis.url, timeout=2)
+    assert host["connection_class"] is redis_host.SSLConnection
+    assert host["ssl_ca_certs"] == str(tls_redis.ca_path)  # from the URL
+    connection = await subscription_that_got_a_published_event(host)
+    assert isinstance(connection, redis_host.SSLConnection)
+    assert connection.ssl_context.cert_reqs == ssl.CERT_REQUIRED  # the server's certificate was checked
+
+
+async def test_a_tls_server_whose_certificate_is_not_trusted_is_refused(tls_redis):
+    untrusted = tls_redis.url.split("?")[0]  # no CA named: the system's, which never signed it
+    layer = RedisPubSubChannelLayer(hosts=[redis_host.layer_host(untrusted, timeout=2)])
+    with pytest.raises(RedisConnectionError, match="certificate verify failed"):
+        await layer.send("room.x", {"type": "doc.updates"})
+    await layer.flush()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import random
 import secrets
 import time
+import urllib.request
 
 import pytest
 import redis
@@ -16,7 +18,7 @@ from channels.db import database_sync_to_async
 from collab import persistence
 from collab.models import Document
 from tests.conftest import running_workers, session_cookie
-from tests.servers import Server
+from tests.servers import RedisServer, Server
 from tests.yclient import YClient, random_edit
 
 pytestmark = pytest.mark.processes
@@ -306,3 +308,32 @@ def test_people_who_join_one_after_another_get_different_colours():
 
     colours = {color_for(f"user:{n}")[0] for n in range(1, 9)}
     assert len(colours) == 8
+
+
+async def test_two_workers_behind_a_redis_that_speaks_only_tls(transactional_db, document, cookie, tmp_path):
+    # rediss:// for the channel layer, the session cache and presence alike; the
+    # URL names the CA that signed the server's certificate.
+    with RedisServer(tls_dir=tmp_path) as tls, running_workers(tls.url, name="tls") as workers:
+        a = await open_client(workers[0], document, cookie, "a")
+        b = await open_client(workers[1], document, cookie, "b")
+        await a.set_awareness({"cursor": None})
+        await b.set_awareness({"cursor": None})
+        a.insert(0, "over TLS")
+        await converge([a, b], "over TLS")
+        await b.wait_for(lambda: a.client_id in b.present(), timeout=2)
+        await a.wait_for(lambda: b.client_id in a.present(), timeout=2)
+        for worker in workers:
+            with urllib.request.urlopen(worker.url + "/healthz", timeout=5) as response:
+                assert json.load(response) == {"database": "ok", "channel_layer": "ok"}
+        cached = redis.Redis.from_url(tls.url)
+        try:
+            deadline = time.monotonic() + 5
+            while len(keys := await asyncio.to_thread(cached.keys, "collab:presence:*")) < 2:  # by the ticker
+                assert time.monotonic() < deadline, keys
+                await asyncio.sleep(0.1)
+            assert await asyncio.to_thread(cached.keys, "collab:*session*")  # the sessions the handshakes read
+        finally:
+            cached.close()
+        await a.close()
+        await b.close()
+        assert await stored_text(document) == "over TLS"
