@@ -11,6 +11,10 @@ redis-py mistakes for the read timeout its Pub/Sub receive asked for: it answers
 "no message", and is asked again at once, for ever, on a socket that is gone (a
 busy loop whose memory grows). Its connections here report that as the lost
 connection it is, and redis-py's Pub/Sub reconnects and subscribes again.
+
+Each connection they make also ends an outage on record (`collab.outage`): the
+receiver's reconnect may be a worker's only contact with Redis (no room open,
+nothing to publish), and would otherwise end it silently.
 """
 
 from __future__ import annotations
@@ -20,10 +24,15 @@ import socket
 from redis.asyncio import connection as redis_connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from . import outage
 from .watchdog import KEEPALIVE
 
 
 class _ReportsLostSocket:
+    async def on_connect_check_health(self, *args, **kwargs):
+        await super().on_connect_check_health(*args, **kwargs)  # Redis answered the handshake
+        outage.redis.ok()
+
     async def read_response(self, *args, **kwargs):
         response = await super().read_response(*args, **kwargs)
         if response is None and self._reader is not None and (lost := self._reader.exception()) is not None:

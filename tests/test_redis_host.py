@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import ssl
 import subprocess
@@ -13,7 +14,7 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from redis.asyncio import connection as redis_connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from collab import redis_host
+from collab import outage, redis_host
 from collab.publisher import Publisher
 from tests.servers import RedisServer
 
@@ -95,4 +96,16 @@ async def test_a_tls_server_whose_certificate_is_not_trusted_is_refused(tls_redi
     layer = RedisPubSubChannelLayer(hosts=[redis_host.layer_host(untrusted, timeout=2)])
     with pytest.raises(RedisConnectionError, match="certificate verify failed"):
         await layer.send("room.x", {"type": "doc.updates"})
+    await layer.flush()
+
+
+async def test_a_connection_the_layer_makes_ends_an_outage_on_record(redis_server, caplog):
+    # A worker with no room open publishes nothing: the receiver's reconnect is
+    # all that tells it Redis is back.
+    outage.redis.failed("receiving from Redis", RedisConnectionError("Connection closed by server."))
+    layer = RedisPubSubChannelLayer(hosts=[redis_host.layer_host(redis_server.url, timeout=2)])
+    with caplog.at_level(logging.WARNING, logger="collab.outage"):
+        await layer.group_add("doc.1", await layer.new_channel("room."))  # subscribes: a connection
+    assert outage.redis.since is None
+    assert "Redis answers again: 1 failed attempts" in caplog.text
     await layer.flush()
