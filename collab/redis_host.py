@@ -28,7 +28,9 @@ from . import outage
 from .watchdog import KEEPALIVE
 
 
-class _ReportsLostSocket:
+class _Reporting:
+    """Reports a connection made (the end of an outage) and a socket lost (as lost)."""
+
     async def on_connect_check_health(self, *args, **kwargs):
         await super().on_connect_check_health(*args, **kwargs)  # Redis answered the handshake
         outage.redis.ok()
@@ -41,15 +43,15 @@ class _ReportsLostSocket:
         return response
 
 
-class Connection(_ReportsLostSocket, redis_connection.Connection):
+class Connection(_Reporting, redis_connection.Connection):
     pass
 
 
-class SSLConnection(_ReportsLostSocket, redis_connection.SSLConnection):
+class SSLConnection(_Reporting, redis_connection.SSLConnection):
     pass
 
 
-class UnixDomainSocketConnection(_ReportsLostSocket, redis_connection.UnixDomainSocketConnection):
+class UnixDomainSocketConnection(_Reporting, redis_connection.UnixDomainSocketConnection):
     pass
 
 
