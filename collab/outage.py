@@ -2,7 +2,8 @@
 
 While Redis is unreachable, each part of a worker that talks to it fails on every
 attempt: channels-redis's receiver (a traceback a second), the publisher (once
-per batch of edits), presence (on every tick), rooms re-joining their groups.
+per batch of edits), presence (on every tick), rooms re-joining their groups,
+the session cache (once per page and handshake).
 Editing goes on meanwhile: updates are committed to the database and the other
 workers' rooms catch up from it. So each failure is reported here instead: the
 first of an outage is logged as a warning with its cause, a reminder follows
@@ -13,6 +14,7 @@ says how long the failures lasted and how many there were. The rest go to debug.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ class Outage:
         self.last = 0.0  # latest failure
         self.reported = 0.0  # when the latest warning was written
         self.failures = 0
+        self._lock = threading.Lock()  # the session store reports from Django's threads
 
     def failed(self, what: str, exc: BaseException) -> None:
         """`what` failed with `exc`: a warning if it starts an outage or a reminder is
@@ -50,6 +53,10 @@ class Outage:
         if not is_connection_error(exc):
             logger.warning("%s failed: %s", what, describe(exc))
             return
+        with self._lock:
+            self._failed(what, exc)
+
+    def _failed(self, what: str, exc: BaseException) -> None:
         now = self.clock()
         self.failures += 1
         self.last = now
@@ -78,30 +85,38 @@ class Outage:
 
     def ok(self) -> None:
         """Something reached the service: the end of an outage, if one was going on."""
-        if self.since is None:
+        if self.since is None:  # read without the lock: the usual case costs nothing more
             return
-        now = self.clock()
-        logger.warning(
-            "%s answers again: %d failed attempts over %.1f s, the latest %.1f s ago",
-            self.service,
-            self.failures,
-            self.last - self.since,
-            now - self.last,
-        )
-        self.since = None
-        self.failures = 0
+        with self._lock:
+            if self.since is None:
+                return
+            now = self.clock()
+            logger.warning(
+                "%s answers again: %d failed attempts over %.1f s, the latest %.1f s ago",
+                self.service,
+                self.failures,
+                self.last - self.since,
+                now - self.last,
+            )
+            self.since = None
+            self.failures = 0
 
 
 redis = Outage("Redis")
 
 
-class RedisReceiveFailures(logging.Filter):
-    """For channels-redis's logger: its receiver's failed reconnects go to the outage
-    (a traceback a second otherwise), anything else passes."""
+class RedisFailures(logging.Filter):
+    """For a library's logger that writes a traceback on every failure to reach
+    Redis (channels-redis's receiver: one a second): those go to the outage as
+    `what` failing, anything else passes."""
+
+    def __init__(self, what: str):
+        super().__init__()
+        self.what = what
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if not is_connection_error(exc):
             return True
-        redis.failed("receiving from Redis", exc)
+        redis.failed(self.what, exc)
         return False

@@ -13,6 +13,8 @@ import logging
 from django.contrib.sessions.backends import cached_db, db
 from redis.exceptions import RedisError
 
+from . import outage
+
 logger = logging.getLogger(__name__)
 
 
@@ -32,7 +34,8 @@ class SessionStore(cached_db.SessionStore):
         try:
             return super().load()
         except RedisError as exc:
-            logger.warning("session cache unavailable (%r); reading the session from the database", exc)
+            # A page or handshake each while Redis is down: told once, with the outage.
+            outage.redis.failed("reading a session from the cache (read from the database instead)", exc)
             return db.SessionStore.load(self)
 
     def exists(self, session_key):

@@ -258,13 +258,18 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    # channels-redis logs a traceback a second while Redis is unreachable: those go
-    # to collab.outage, which tells an outage's start and end.
-    "filters": {"redis_receive": {"()": "collab.outage.RedisReceiveFailures"}},
+    # While Redis is unreachable channels-redis logs a traceback a second, and
+    # Django's session store one per session saved: those go to collab.outage,
+    # which tells an outage's start and end.
+    "filters": {
+        "redis_receive": {"()": "collab.outage.RedisFailures", "what": "receiving from Redis"},
+        "session_cache": {"()": "collab.outage.RedisFailures", "what": "saving a session to the cache"},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         "channels_redis.pubsub": {"filters": ["redis_receive"]},
+        "django.contrib.sessions": {"filters": ["session_cache"]},
     },
 }
 # daphne's access log, a line per request and per WebSocket connect and disconnect:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from collab import outage
-from collab.outage import Outage, RedisReceiveFailures
+from collab.outage import Outage, RedisFailures
 
 
 class Clock:
@@ -72,7 +73,7 @@ def test_channels_redis_receive_tracebacks_go_to_the_outage(monkeypatch, caplog)
     caplog.set_level(logging.DEBUG)
     source = logging.getLogger("channels_redis.pubsub")
     # Installed by the settings' LOGGING, where channels-redis logs its receiver's failures.
-    assert any(isinstance(f, RedisReceiveFailures) for f in source.filters)
+    assert any(isinstance(f, RedisFailures) and f.what == "receiving from Redis" for f in source.filters)
 
     for _ in range(3):
         try:
@@ -91,3 +92,19 @@ def test_channels_redis_receive_tracebacks_go_to_the_outage(monkeypatch, caplog)
         "Redis unreachable (receiving from Redis: ConnectionError: Connection closed by server.). Edits are "
         "still stored, and rooms catch up from the database; retrying, and saying so here when Redis answers again"
     ]
+
+
+def test_failures_reported_from_several_threads_start_one_outage(caplog):
+    redis = Outage("Redis")
+    refused = RedisConnectionError("Connection refused.")
+    caplog.set_level(logging.WARNING, logger="collab.outage")
+    threads = [
+        threading.Thread(target=lambda: [redis.failed("reading a session", refused) for _ in range(200)])
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert redis.failures == 1600
+    assert len(lines(caplog)) == 1

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
-from collab import moderation
+from collab import moderation, outage
 from collab.sessions import SessionStore
 
 
@@ -24,7 +25,7 @@ def test_a_signed_in_session_loads_without_a_query(owner, django_assert_num_quer
     assert data[SESSION_KEY] == str(owner.pk)
 
 
-def test_the_session_loads_from_the_database_while_the_cache_is_down(owner, settings):
+def test_the_session_loads_from_the_database_while_the_cache_is_down(owner, settings, caplog, monkeypatch):
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -35,8 +36,19 @@ def test_the_session_loads_from_the_database_while_the_cache_is_down(owner, sett
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
-    key = signed_in_session_key(owner)  # stored in the database; the cache write fails and is logged
-    assert SessionStore(session_key=key).load()[SESSION_KEY] == str(owner.pk)
+    caplog.set_level(logging.WARNING)
+    key = signed_in_session_key(owner)  # stored in the database; the cache write fails
+    # Django's traceback for the failed write went to the outage, which it started.
+    assert [r.getMessage() for r in caplog.records if r.name == "django.contrib.sessions"] == []
+    assert "Redis unreachable (saving a session to the cache: ConnectionError" in caplog.text
+
+    monkeypatch.setattr(outage, "redis", outage.Outage("Redis"))  # an account of the reads alone
+    caplog.clear()
+    for _ in range(3):  # a page or handshake each
+        assert SessionStore(session_key=key).load()[SESSION_KEY] == str(owner.pk)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1  # the outage's start, not one per read
+    assert warnings[0].startswith("Redis unreachable (reading a session from the cache")
 
 
 def test_a_ban_ends_the_cached_session_too(owner, editor):
