@@ -17,14 +17,14 @@ import logging
 import threading
 import time
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 logger = logging.getLogger(__name__)
 
 
 def is_connection_error(exc: BaseException | None) -> bool:
     """Whether `exc` says the server could not be reached or stopped answering."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
     return isinstance(exc, (OSError, RedisConnectionError, RedisTimeoutError))
 
 

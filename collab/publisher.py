@@ -153,7 +153,7 @@ def pipelined_sender(layer) -> Callable[[Batch], Awaitable[None]] | None:
             # more on a new one.
             # Should the first attempt have reached Redis, its events arrive twice:
             # an update applies once, and clients take a repeated one as a no-op.
-            logger.debug("publishing to Redis failed (%r); reconnecting", exc)
+            logger.debug("publishing to Redis failed (%s); reconnecting", outage.describe(exc))
             await publish_all(commands)
 
     return send
