@@ -9,7 +9,8 @@ loop's own CPU measured apart and subtracted).
     .venv/bin/python bench/appends.py [--appends 2000] [--pace-ms 2] [--rounds 3]
 
 PostgreSQL on 127.0.0.1:5432 (trust auth, user root); the database
-`collab_appends` is made afresh.
+`collab_appends` is made afresh. `commit_alone()` times the same append for
+`bench/load/compare.py`'s report, in its own database.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ async def paced(append, n, pace):
     return sorted(latencies), time.process_time() - cpu
 
 
+def p50_p99(latencies):
+    """The median and 99th percentile of sorted latencies."""
+    return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+
+
 async def pacing_cpu(n, pace):
     cpu = time.process_time()
     for _ in range(n):
@@ -101,9 +107,21 @@ async def measure(args, params, statement):
     for round_ in range(1, args.rounds + 1):
         for name, run in (("psycopg cursor", through_cursor), ("collab.pgconn", through_pgconn)):
             latencies, cpu = await run(params, statement, args.appends, args.pace_ms / 1000)
-            p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+            p50, p99 = p50_p99(latencies)
             per = (cpu - idle) / args.appends * 1e6
             print(f"round {round_} {name:15s} p50 {p50 * 1e3:.3f} ms  p99 {p99 * 1e3:.3f} ms  client CPU {per:.0f} µs")
+
+
+def commit_alone(appends: int = 500, pace_ms: float = 5.0) -> str:
+    """collab's append of one update, paced like a typist, over `collab.pgconn` into
+    the database Django is set up with: what each relay waits for on this machine."""
+    params, statement = fixtures()
+    latencies, _ = asyncio.run(through_pgconn(params, statement, appends, pace_ms / 1000))
+    p50, p99 = p50_p99(latencies)
+    return (
+        f"collab's commit alone (`bench/appends.py`, before the scenarios: one update appended "
+        f"{pace_ms:g} ms after the previous one, {appends} times): p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms"
+    )
 
 
 def main() -> None:

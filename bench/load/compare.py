@@ -57,6 +57,7 @@ RESULTS = BENCH / "results"
 LOGS = RESULTS / "logs"
 sys.path.insert(0, str(ROOT))
 
+from bench.appends import commit_alone  # noqa: E402
 from bench.cpucap import CpuCap  # noqa: E402
 from bench.diskprobe import FlushProbe  # noqa: E402
 from bench.postgres import LOCAL as POSTGRES  # noqa: E402
@@ -247,11 +248,13 @@ def reset_database() -> None:
     WAL segments are made ready first (see bench.postgres): a measurement must
     not pay for a new cluster's first files.
     """
-    global postgres_wal
+    global postgres_wal, commit_figure
     recreate_database(DATABASE_NAME, **POSTGRES)
     postgres_wal = ready_wal_segments(**POSTGRES)
     os.environ["LOG_LEVEL"] = "WARNING"
     setup_django(DATABASE_URL)
+    # What every one of collab's relays waits for on this machine, and the Node servers' do not.
+    commit_figure = commit_alone()
 
 
 _cookie: str | None = None
@@ -816,6 +819,7 @@ def report(args, out: Outcome, started: datetime.datetime, wall: float) -> str:
         f"- packages: {package_versions()}",
         *code_lines(out),
         *([f"- {postgres_wal}"] if postgres_wal else []),
+        *([f"- {commit_figure}"] if commit_figure else []),
         "- every figure below was measured in this one run, on 127.0.0.1. The machine is shared: "
         '"other CPU" is what processes outside the bench used meanwhile.',
         "",
@@ -1187,6 +1191,7 @@ def ensure_node_modules() -> None:
 
 start_load = ""
 postgres_wal = ""  # what bench.postgres found and did, for the report
+commit_figure = ""  # collab's commit alone, before the scenarios (bench.appends)
 
 
 def main(argv=None) -> int:
