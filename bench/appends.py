@@ -9,8 +9,8 @@ loop's own CPU measured apart and subtracted).
     .venv/bin/python bench/appends.py [--appends 2000] [--pace-ms 2] [--rounds 3]
 
 PostgreSQL on 127.0.0.1:5432 (trust auth, user root); the database
-`collab_appends` is made afresh. `commit_alone()` times the same append for
-`bench/load/compare.py`'s report, in its own database.
+`collab_appends` is made afresh. `bench/load/compare.py` times the same
+append with `commit_alone()`, in its own database (`collab_load`), for its report.
 """
 
 from __future__ import annotations
@@ -112,16 +112,12 @@ async def measure(args, params, statement):
             print(f"round {round_} {name:15s} p50 {p50 * 1e3:.3f} ms  p99 {p99 * 1e3:.3f} ms  client CPU {per:.0f} µs")
 
 
-def commit_alone(appends: int = 500, pace_ms: float = 5.0) -> str:
-    """collab's append of one update, paced like a typist, over `collab.pgconn` into
-    the database Django is set up with: what each relay waits for on this machine."""
+def commit_alone(appends: int, pace_ms: float) -> tuple[float, float]:
+    """p50 and p99 in seconds of collab's append of one update, `appends` times
+    `pace_ms` apart, over `collab.pgconn` into the database Django is set up with."""
     params, statement = fixtures()
     latencies, _ = asyncio.run(through_pgconn(params, statement, appends, pace_ms / 1000))
-    p50, p99 = p50_p99(latencies)
-    return (
-        f"collab's commit alone (`bench/appends.py`, before the scenarios: one update appended "
-        f"{pace_ms:g} ms after the previous one, {appends} times): p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms"
-    )
+    return p50_p99(latencies)
 
 
 def main() -> None:
