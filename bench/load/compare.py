@@ -248,13 +248,17 @@ def reset_database() -> None:
     WAL segments are made ready first (see bench.postgres): a measurement must
     not pay for a new cluster's first files.
     """
-    global postgres_wal, commit_figure
+    global postgres_wal
     recreate_database(DATABASE_NAME, **POSTGRES)
     postgres_wal = ready_wal_segments(**POSTGRES)
     os.environ["LOG_LEVEL"] = "WARNING"
     setup_django(DATABASE_URL)
-    # What every one of collab's relays waits for on this machine, and the Node servers' do not.
-    appends, pace_ms = 500, 5
+
+
+def time_commit_alone(appends: int = 500, pace_ms: float = 5) -> None:
+    """Time collab's append in collab_load, for the report's header: what every one
+    of collab's relays waits for on this machine, and the Node servers' do not."""
+    global commit_figure
     p50, p99 = commit_alone(appends, pace_ms)
     commit_figure = (
         f"collab's commit alone (`bench/appends.py`, before the scenarios: one update appended "
@@ -1208,6 +1212,7 @@ def main(argv=None) -> int:
     ensure_node_modules()
     if any(s.startswith("collab") for s in args.servers):
         reset_database()
+        time_commit_alone()
         collab_cookie()
     out = run_all(args)
     text = report(args, out, started, time.monotonic() - t0)
