@@ -41,7 +41,22 @@ def postgres_host(workdir: Path) -> OtherHost:
     host.serve(
         *as_user(f"{bindir}/postgres", "-D", str(data), "-k", str(workdir), "-h", THERE, "-p", str(PORT)), port=PORT
     )
+    wait_until_accepting()
     return host
+
+
+def wait_until_accepting(timeout: float = 20) -> None:
+    """PostgreSQL listens before it takes connections: until its start-up ends it
+    refuses them ("the database system is starting up")."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(**params()).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def params() -> dict:
