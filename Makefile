@@ -45,8 +45,17 @@ chromium:
 	    echo "error: the browser tests need Debian's chromium at /usr/bin/chromium: run 'sudo apt-get install chromium'" >&2; exit 1; \
 	  fi; }
 
+# On SQLite the tests marked `postgres` show as skipped; they then run on their own
+# against PG_TEST_URL whenever a PostgreSQL server answers there.
+PG_TEST_URL ?= postgres://$(shell id -un)@127.0.0.1:5432/test
+
 test: setup chromium
 	SECRET_KEY="$${SECRET_KEY:-$$(cat data/secret_key)}" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@case "$${DATABASE_URL:-}" in postgres*) ;; *) \
+	  if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+	    echo "Running the tests marked postgres against $(PG_TEST_URL)"; \
+	    DATABASE_URL="$(PG_TEST_URL)" SECRET_KEY="$${SECRET_KEY:-$$(cat data/secret_key)}" $(BIN)/python -m pytest -m postgres $(PYTEST_ARGS); \
+	  else echo "PostgreSQL does not answer at $(PG_TEST_URL): the tests marked postgres were skipped (set PG_TEST_URL)"; fi;; esac
 
 lint: setup
 	$(BIN)/ruff check .

@@ -157,19 +157,20 @@ def test_an_append_moves_updated_only_when_it_is_older_than_the_granularity(docu
 
 
 def test_one_document_appends_without_the_multi_document_lock_step(document, owner):
-    from django.db import connection
-
     single, params = persistence.append_statement([(str(document.id), edits("a", "b"), [owner.pk, None])])
     several, _ = persistence.append_statement([(str(document.id), edits("c"), [None]), ("x", edits("d"), [None])])
     assert "FOR UPDATE" not in single and "FOR UPDATE" in several
     assert params[:3] == [2, str(document.id), 2]
-    if connection.vendor == "postgresql":  # the statement itself, numbering as the batch form does
-        typed = edits("a", "b", "c")  # one editor, so the text's order does not depend on client ids
-        assert persistence.append(document.id, typed[:2], [owner.pk, None]) == 1
-        assert persistence.append(document.id, typed[2:], [None]) == 3
-        rows = list(DocumentUpdate.objects.filter(document=document).order_by("seq").values_list("seq", "author_id"))
-        assert rows == [(1, owner.pk), (2, None), (3, None)]
-        assert persistence.document_text(document.id) == "abc"
+
+
+@pytest.mark.postgres
+def test_the_single_document_statement_numbers_and_stores_as_the_batch_form_does(document, owner):
+    typed = edits("a", "b", "c")  # one editor, so the text's order does not depend on client ids
+    assert persistence.append(document.id, typed[:2], [owner.pk, None]) == 1
+    assert persistence.append(document.id, typed[2:], [None]) == 3
+    rows = list(DocumentUpdate.objects.filter(document=document).order_by("seq").values_list("seq", "author_id"))
+    assert rows == [(1, owner.pk), (2, None), (3, None)]
+    assert persistence.document_text(document.id) == "abc"
 
 
 def test_last_seqs_reads_many_documents_at_once(document, owner):
@@ -211,16 +212,13 @@ async def test_appends_from_the_event_loop_number_and_store_like_the_threads(own
     assert text == "abcd"
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 async def test_appends_that_wait_for_a_connection_go_together_and_fail_alone(owner, monkeypatch, settings):
     from channels.db import database_sync_to_async
-    from django.db import connection
 
     from collab import db
 
-    if connection.vendor != "postgresql":
-        assert db.use_loop_connections() is False  # SQLite appends in the threads (the test above)
-        return
     create = database_sync_to_async(Document.objects.create)
     documents = [await create(owner=owner, title=f"doc {i}") for i in range(4)]
     gone = await create(owner=owner)

@@ -31,18 +31,12 @@ def test_statements_are_numbered_and_parameters_sent_as_libpq_takes_them():
 
 @pytest.fixture
 def pg_params(transactional_db):
-    """Connection parameters of the test database; None on SQLite."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        assert db.use_loop_connections() is False  # SQLite appends in the threads
-        return None
+    """Connection parameters of the test database (tests using it are marked `postgres`)."""
     return db.loop_connection_params()[0]
 
 
+@pytest.mark.postgres
 async def test_a_statement_returns_its_rows_as_text_and_an_error_leaves_the_connection_usable(pg_params):
-    if pg_params is None:
-        return
     conn = await PgConnection.connect(pg_params)
     try:
         rows = await conn.fetch("SELECT %s::bytea, %s::int, %s::text, %s::int", [b"\x00\xff", 5, "héllo", None])
@@ -56,9 +50,8 @@ async def test_a_statement_returns_its_rows_as_text_and_an_error_leaves_the_conn
         await conn.close()
 
 
+@pytest.mark.postgres
 async def test_statements_run_unprepared_when_told_or_past_the_limit(pg_params, monkeypatch):
-    if pg_params is None:
-        return
     unprepared = await PgConnection.connect(pg_params, prepare=False)
     monkeypatch.setattr("collab.pgconn.MAX_PREPARED", 1)
     limited = await PgConnection.connect(pg_params)
@@ -74,9 +67,8 @@ async def test_statements_run_unprepared_when_told_or_past_the_limit(pg_params, 
         await limited.close()
 
 
+@pytest.mark.postgres
 async def test_a_connection_the_server_ends_while_idle_is_seen_broken_at_once(pg_params):
-    if pg_params is None:
-        return
     conn = await PgConnection.connect(pg_params)
     other = await PgConnection.connect(pg_params)
     try:
@@ -94,9 +86,8 @@ async def test_a_connection_the_server_ends_while_idle_is_seen_broken_at_once(pg
         await other.close()
 
 
+@pytest.mark.postgres
 async def test_appends_after_the_server_ended_the_loops_connections_reconnect_and_store(pg_params, owner, settings):
-    if pg_params is None:
-        return
     from channels.db import database_sync_to_async
 
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
@@ -134,13 +125,12 @@ async def test_appends_after_the_server_ended_the_loops_connections_reconnect_an
     assert await database_sync_to_async(persistence.document_text)(document.id) == "ab"
 
 
+@pytest.mark.postgres
 async def test_an_append_the_server_never_answers_fails_after_the_timeout_and_the_next_one_stores(
     pg_params, owner, settings, monkeypatch
 ):
     # A server whose host went away without a word: without the timeout the append
     # (and the room committing through it) waits until the kernel gives up.
-    if pg_params is None:
-        return
     from channels.db import database_sync_to_async
 
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
@@ -168,9 +158,8 @@ async def test_an_append_the_server_never_answers_fails_after_the_timeout_and_th
     assert rows == [(1, updates[0]), (2, updates[2])]  # the unanswered append never reached the server
 
 
+@pytest.mark.postgres
 async def test_the_loops_connections_prepare_statements_unless_the_settings_turn_them_off(pg_params, monkeypatch):
-    if pg_params is None:
-        return
     from django.db import connection
 
     for setting, prepared in ((0, True), (None, False)):
@@ -186,9 +175,8 @@ async def test_the_loops_connections_prepare_statements_unless_the_settings_turn
             await db.close_loop_connections()
 
 
+@pytest.mark.postgres
 async def test_binary_rows_read_as_python_values(pg_params):
-    if pg_params is None:
-        return
     conn = await PgConnection.connect(pg_params)
     try:
         [row] = await conn.fetch(
@@ -206,11 +194,10 @@ async def test_binary_rows_read_as_python_values(pg_params):
     assert (as_int(nothing), as_bool(nothing), as_str(nothing), as_datetime(nothing)) == (None,) * 4
 
 
+@pytest.mark.postgres
 async def test_a_rooms_reads_from_the_event_loop_match_the_threads(pg_params, owner, outsider):
     """Rights (members, links: expiring, lasting, revoked) and log (snapshot and entries),
     and a document that is gone, read both ways."""
-    if pg_params is None:
-        return
     from channels.db import database_sync_to_async as in_thread
 
     from collab.access import load_rights, load_rights_async
@@ -248,9 +235,8 @@ async def test_a_rooms_reads_from_the_event_loop_match_the_threads(pg_params, ow
         await conn.close()
 
 
+@pytest.mark.postgres
 async def test_several_statements_in_one_round_trip_and_a_failure_raised_after_all(pg_params):
-    if pg_params is None:
-        return
     for prepare in (True, False):
         conn = await PgConnection.connect(pg_params, prepare=prepare)
         try:
