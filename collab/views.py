@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from functools import wraps
 
 from django.contrib import messages
@@ -9,6 +10,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import documents, health, moderation, persistence, sharing
@@ -122,8 +124,19 @@ def document_delete(request, document, role):
 @with_document()
 def document_export(request, document, role):
     response = HttpResponse(persistence.document_text(document.id), content_type="text/markdown; charset=utf-8")
-    response["Content-Disposition"] = f'inline; filename="{document.id}.md"'
+    # A download named after the title (RFC 5987's filename* when it is not ASCII).
+    response["Content-Disposition"] = content_disposition_header(True, export_filename(document.title))
     return response
+
+
+# Characters file systems refuse (Windows' set, which covers the others) and control characters.
+UNSAFE_IN_FILENAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
+
+
+def export_filename(title: str) -> str:
+    """`title`.md with no path separators or characters a file system refuses; "document.md" if nothing is left."""
+    name = " ".join(UNSAFE_IN_FILENAMES.sub(" ", title).split())[:120].strip(" .")
+    return f"{name or 'document'}.md"
 
 
 @require_http_methods(["GET", "POST"])

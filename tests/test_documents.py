@@ -69,3 +69,22 @@ def test_others_documents_are_not_found(client, outsider, document, suffix):
 
 def test_unknown_document_is_not_found(owner_client):
     assert owner_client.get(f"/docs/{uuid.uuid4()}/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("title", "disposition"),
+    [
+        ("Plans", 'attachment; filename="Plans.md"'),
+        # Path separators and characters file systems refuse become spaces.
+        ('../notes: "Q3"?', 'attachment; filename="notes Q3.md"'),
+        # Not ASCII: RFC 5987's filename*.
+        ("Café plans/2024", "attachment; filename*=utf-8''Caf%C3%A9%20plans%202024.md"),
+        ("...", 'attachment; filename="document.md"'),
+    ],
+)
+def test_export_is_a_download_named_after_the_title(owner_client, document, title, disposition):
+    document.title = title
+    document.save(update_fields=["title"])
+    response = owner_client.get(f"/docs/{document.id}/export.md")
+    assert response.status_code == 200 and response["Content-Type"] == "text/markdown; charset=utf-8"
+    assert response["Content-Disposition"] == disposition
