@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -97,6 +98,9 @@ def document_page(request, document, role):
         "can_write": role.can_write,
         "is_owner": role == Role.OWNER,
         "identity": identity,
+        # The page refuses a change over these before it enters the document.
+        "max_message_bytes": settings.COLLAB_MAX_MESSAGE_BYTES,
+        "max_document_bytes": getattr(settings, "COLLAB_MAX_DOCUMENT_BYTES", 4 * 1024 * 1024),
     }
     return render(request, "collab/document.html", context)
 

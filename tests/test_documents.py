@@ -71,6 +71,13 @@ def test_unknown_document_is_not_found(owner_client):
     assert owner_client.get(f"/docs/{uuid.uuid4()}/").status_code == 404
 
 
+def test_the_editor_page_tells_the_page_the_size_limits(owner_client, document, settings):
+    settings.COLLAB_MAX_MESSAGE_BYTES = 100_000
+    settings.COLLAB_MAX_DOCUMENT_BYTES = 200_000
+    page = owner_client.get(f"/docs/{document.id}/").content.decode()
+    assert 'data-max-message-bytes="100000"' in page and 'data-max-document-bytes="200000"' in page
+
+
 @pytest.mark.parametrize(
     ("title", "disposition"),
     [

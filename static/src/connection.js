@@ -2,26 +2,62 @@
 // the close codes after which reconnecting cannot help.
 
 // Close codes after which the page stops: the server decided, retrying cannot fix it.
+// `keepLocal`: the copy in this browser's IndexedDB stays (otherwise it is deleted);
+// `tooLarge`: the page offers to save a copy of its text and to discard its changes.
 export const TERMINAL_CLOSES = {
   4401: {
     title: "Your session has ended.",
     text: "Log in again to continue; anything typed here and not yet saved is kept in this browser until then.",
     login: true,
+    keepLocal: true,
   },
   4403: { title: "You no longer have access to this document.", text: "The owner removed your access." },
   4404: { title: "This document has been deleted.", text: "Its owner deleted it; nothing more can be saved." },
   4409: {
     title: "A moderator disconnected everyone from this document.",
     text: "Reload the page to join again; anything not yet saved is kept in this browser.",
+    keepLocal: true,
   },
   4410: { title: "Your account has been disabled.", text: "Contact the site's administrator." },
-  // Not a close code: the handshake keeps failing and the page itself answers 404.
+  4413: {
+    title: "The server refused a change from this browser: it is too large.",
+    text: "Nothing typed here since can be saved while this change waits to be sent.",
+    keepLocal: true,
+    tooLarge: true,
+  },
+  4507: {
+    title: "The server refused changes from this browser: the document would become too large.",
+    text: "Nothing typed here since can be saved while these changes wait to be sent.",
+    keepLocal: true,
+    tooLarge: true,
+  },
+  // Not close codes: the handshake keeps failing and the page itself answers 404;
+  // the page found its unsent changes too large to send in one message (413);
+  // connections keep being dropped before this page's changes are saved.
   404: { title: "This document is not available any more.", text: "It was deleted, or your access to it was removed." },
+  413: {
+    title: "The changes kept in this browser are too large to send.",
+    text: "They were made earlier, or offline, and together are more than the server accepts at once, so the page did not send them.",
+    keepLocal: true,
+    tooLarge: true,
+  },
+  dropped: {
+    title: "The server keeps dropping the connection before this browser's changes are saved.",
+    text: "The likeliest cause is a change too large to send.",
+    keepLocal: true,
+    tooLarge: true,
+    retry: true,
+  },
 };
 
 // After this many attempts in a row that never opened, ask the page itself why.
 const PROBE_AFTER = 2;
 const PROBE_EVERY = 3;
+// Connections in a row that opened, then were dropped (1006) while this page had
+// changes the server had not confirmed, before the page stops: a change over
+// daphne's own cap drops every connection, and each reconnection that opened
+// resets y-websocket's backoff.
+const DROPPED_LIMIT = 3;
 
 /**
  * Show the provider's connection state in #connection-status and on
@@ -29,7 +65,7 @@ const PROBE_EVERY = 3;
  * until the next try), offline, closed.
  */
 export class ConnectionStatus {
-  constructor(provider, { onTerminal = () => {}, onChange = () => {} } = {}) {
+  constructor(provider, { onTerminal = () => {}, onChange = () => {}, saved = null } = {}) {
     this.provider = provider;
     this.onTerminal = onTerminal;
     this.onChange = onChange;
@@ -41,6 +77,10 @@ export class ConnectionStatus {
     this.everConnected = false;
     this.opened = false; // did the current attempt open?
     this.refusedInARow = 0;
+    this.droppedInARow = 0;
+    saved?.onChange((isSaved) => {
+      if (isSaved) this.droppedInARow = 0;
+    });
 
     provider.on("status", ({ status }) => {
       if (this.closed) return;
@@ -66,6 +106,14 @@ export class ConnectionStatus {
         this.set("offline", "Offline");
         return;
       }
+      if (this.opened && event?.code === 1006 && saved && !saved.saved) {
+        if (++this.droppedInARow >= DROPPED_LIMIT) {
+          queueMicrotask(() => this.stop("dropped", "dropped before saving"));
+          return;
+        }
+      } else if (this.opened) {
+        this.droppedInARow = 0;
+      }
       // y-websocket waits min(2^n * 100 ms, maxBackoffTime) before the next try,
       // n being the count of failed attempts it increments right after this event.
       const delay = Math.min(2 ** (provider.wsUnsuccessfulReconnects + 1) * 100, provider.maxBackoffTime);
@@ -76,7 +124,7 @@ export class ConnectionStatus {
       }
     });
 
-    provider.on("closed", ({ code, reason }) => this._stop(code, reason));
+    provider.on("closed", ({ code, reason }) => this.stop(code, reason));
 
     window.addEventListener("offline", () => {
       if (this.closed) return;
@@ -95,7 +143,8 @@ export class ConnectionStatus {
     this.set(navigator.onLine ? "connecting" : "offline", navigator.onLine ? "Connecting…" : "Offline");
   }
 
-  _stop(code, reason = "") {
+  /** Stop for good, for one of TERMINAL_CLOSES. */
+  stop(code, reason = "") {
     const info = TERMINAL_CLOSES[code];
     if (!info || this.closed) return;
     this.closed = { code, reason, ...info };
@@ -117,8 +166,8 @@ export class ConnectionStatus {
     } catch {
       return; // the server is unreachable: retrying is right
     }
-    if (response.type === "opaqueredirect") this._stop(4401, "session ended");
-    else if (response.status === 404) this._stop(404, "not found");
+    if (response.type === "opaqueredirect") this.stop(4401, "session ended");
+    else if (response.status === 404) this.stop(404, "not found");
   }
 
   /** Connect now (first time, after coming back online, or "Retry now"). */

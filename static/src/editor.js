@@ -11,6 +11,7 @@ import { EditorView } from "@codemirror/view";
 import { baseExtensions } from "./setup.js";
 import { ConnectionStatus, TERMINAL_CLOSES } from "./connection.js";
 import { SavedTracker } from "./saved.js";
+import { SizeLimits, wayOut } from "./limits.js";
 import { Rights } from "./rights.js";
 import { announceToNewcomers, sendOwnAwareness, trackPresence } from "./presence.js";
 import { setupPreview } from "./preview.js";
@@ -44,6 +45,12 @@ function start(app) {
   rights.listen(provider);
   const guard = (command) => (view) => (rights.writable ? command(view) : true);
   const undoKeymap = yUndoManagerKeymap.map((binding) => ({ ...binding, run: guard(binding.run) }));
+  // The server's limits: a change over them never enters the document.
+  const limits = new SizeLimits(doc, {
+    maxMessage: Number(data.maxMessageBytes),
+    maxDocument: Number(data.maxDocumentBytes),
+  });
+  limits.showRefusalsIn(document.getElementById("limit-notice"));
 
   // CodeMirror injects its styles (style-mod) as a <style> element into a document,
   // which the page's Content-Security-Policy (style-src 'self') blocks; into a shadow
@@ -59,6 +66,7 @@ function start(app) {
         baseExtensions({ label: "Document text", undoKeymap }),
         yCollab(ytext, awareness, { undoManager }),
         rights.extension(),
+        limits.extension(),
       ],
     }),
   });
@@ -69,6 +77,17 @@ function start(app) {
   const saveEl = document.getElementById("save-status");
   const notice = document.getElementById("connection-notice");
   let persistence = null;
+  let leaving = false; // the page reloads on purpose: no warning about unsaved changes
+  const reload = () => {
+    leaving = true;
+    location.reload();
+  };
+  const discardAndReload = async () => {
+    leaving = true;
+    // The local copy holds the refused changes: without it the page loads the server's version.
+    if (persistence) await persistence.clearData().catch((err) => console.warn("collab: could not clear", err));
+    reload();
+  };
 
   const showSaved = () => {
     const isSaved = saved.saved;
@@ -78,6 +97,7 @@ function start(app) {
     if (!isSaved) {
       if (!rights.canWrite) [state, text] = ["refused", "Not saved: view only"];
       else if (document.body.dataset.connection === "connected") [state, text] = ["saving", "Saving…"];
+      else if (document.body.dataset.connection === "closed") [state, text] = ["offline", "Not saved"];
       else [state, text] = ["offline", "Offline – unsaved changes"];
     }
     if (saveEl && (saveEl.dataset.state !== state || saveEl.textContent !== text)) {
@@ -90,7 +110,7 @@ function start(app) {
 
   const showTerminal = (closed) => {
     rights.stop();
-    if (closed.code !== 4401 && closed.code !== 4409 && persistence) {
+    if (!closed.keepLocal && persistence) {
       // Access is gone: do not keep a copy of the document in this browser.
       persistence.clearData().catch(() => {});
     }
@@ -100,7 +120,13 @@ function start(app) {
       const text = document.createElement("span");
       text.textContent = ` ${closed.text}`;
       const parts = [title, text];
-      if (closed.login) {
+      if (closed.tooLarge) {
+        text.textContent +=
+          ` ${limits.describe()} Download a copy of your text to keep it, then discard the unsaved changes` +
+          " to go on with the version saved on the server.";
+        const retry = closed.retry ? reload : null;
+        parts.push(" ", wayOut({ text: ytext.toString(), title: data.title, discard: discardAndReload, retry }));
+      } else if (closed.login) {
         const link = document.createElement("a");
         link.href = `/accounts/login/?next=${encodeURIComponent(location.pathname)}`;
         link.className = "button small primary";
@@ -120,7 +146,8 @@ function start(app) {
     document.body.dataset.closeCode = String(closed.code);
   };
 
-  const connection = new ConnectionStatus(provider, { onTerminal: showTerminal, onChange: showSaved });
+  const connection = new ConnectionStatus(provider, { onTerminal: showTerminal, onChange: showSaved, saved });
+  limits.guard(provider, () => connection.stop(413, "too large to send"));
   saved.onChange(showSaved);
   rights.onChange(showSaved);
   provider.on("sync", (isSynced) => {
@@ -128,6 +155,12 @@ function start(app) {
   });
   document.body.dataset.synced = "false";
   showSaved();
+  // Leaving (closing the tab, a link, a reload) with changes the server does not have: ask first.
+  window.addEventListener("beforeunload", (event) => {
+    if (leaving || document.body.dataset.saved !== "false") return;
+    event.preventDefault();
+    event.returnValue = ""; // browsers that ask only when it is set
+  });
 
   // -- unsent edits survive a reload in IndexedDB ------------------------------
   let connectStarted = false;
@@ -168,7 +201,7 @@ function start(app) {
   setupRename();
 
   // Hooks for the browser tests (and the console).
-  window.collab = { doc, provider, view, awareness, undoManager, rights, saved, text: () => ytext.toString() };
+  window.collab = { doc, provider, view, awareness, undoManager, rights, saved, limits, text: () => ytext.toString() };
   document.body.dataset.ready = "true";
 }
 
