@@ -3,10 +3,17 @@ functions code would call, so it is audited and reaches the live sockets."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.dateformat import format as format_date
 from django.utils.html import format_html, format_html_join
 
 from . import moderation, persistence, presence
@@ -17,7 +24,57 @@ admin.site.site_title = "collab admin"
 
 
 def _reason(request) -> str:
+    """The optional reason typed next to a button or in the list's action bar."""
     return request.POST.get("reason", "").strip()[:1000]
+
+
+class ReasonActionForm(helpers.ActionForm):
+    """The list's action bar, with the reason the audit log records."""
+
+    reason = forms.CharField(required=False, label="Reason (optional):")
+
+
+class ResolutionActionForm(helpers.ActionForm):
+    reason = forms.CharField(required=False, label="Resolution (optional):")
+
+
+def local_time(value: datetime | str | None):
+    """A time as the moderator's browser shows it (static/js/admin.js rewrites it in the
+    browser's time zone); in the server's time zone without script. The full date on hover."""
+    if not value:
+        return "-"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    value = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}" class="collab-time">{}</time>',
+        value.isoformat(),
+        format_date(value, "l j F Y, H:i:s T"),
+        format_date(value, "j M Y, H:i"),
+    )
+
+
+def timestamp(field: str, description: str):
+    """A column or read-only field showing the datetime `field` through local_time."""
+
+    @admin.display(description=description, ordering=field)
+    def show(self, obj):
+        return local_time(getattr(obj, field))
+
+    return show
+
+
+def shortened(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class ModerationButton:
+    """A form of its own above the change form: what it does, a reason, the button."""
+
+    url: str
+    what: str
+    button: str
 
 
 class PermissionActionsMixin:
@@ -53,8 +110,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
-    fields = ("user", "role", "created")
+    fields = ("user", "role", "created_time")
     readonly_fields = fields
+    created_time = timestamp("created", "created")
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
@@ -63,7 +121,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Document)
 class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
-    list_display = ("title", "owner", "live_connections", "locked", "open_reports", "updated")
+    list_display = ("title", "owner", "live_connections", "locked", "open_reports", "updated_time")
     list_filter = ("locked", "created", "updated")
     search_fields = ("title", "owner__username", "id")
     list_select_related = ("owner",)
@@ -71,10 +129,10 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
     readonly_fields = (
         "id",
         "owner",
-        "created",
-        "updated",
+        "created_time",
+        "updated_time",
         "locked",
-        "locked_at",
+        "locked_time",
         "locked_by",
         "connected_now",
         "content",
@@ -82,7 +140,7 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
     fields = ("title",) + readonly_fields
     inlines = [MembershipInline]
     actions = ["lock_selected", "unlock_selected", "disconnect_selected", "delete_selected_documents"]
-    change_form_template = "admin/collab/document/change_form.html"
+    action_form = ReasonActionForm
 
     # -- columns and fields ---------------------------------------------------
 
@@ -101,19 +159,23 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
     def open_reports(self, obj):
         return obj.reports.filter(status=Report.Status.OPEN).count()
 
+    created_time = timestamp("created", "created")
+    updated_time = timestamp("updated", "updated")
+    locked_time = timestamp("locked_at", "locked at")
+
     @admin.display(description="who is connected now")
     def connected_now(self, obj):
         entries = presence.connected_to(obj.pk)
         if not entries:
             return "Nobody"
         return format_html(
-            "<ul>{}</ul>",
+            '<ul class="collab-connected">{}</ul>',
             format_html_join(
                 "",
-                "<li>{} ({}{}) since {} on {}</li>",
+                "<li>{} ({}{}) since {} on worker {}</li>",
                 (
-                    (e["name"], e["role"], ", guest" if e["guest"] else "", e["since"], e["worker"])
-                    for e in sorted(entries, key=lambda e: e["name"])
+                    (e["name"], e["role"], ", guest" if e["guest"] else "", local_time(e["since"]), e["worker"])
+                    for e in sorted(entries, key=lambda e: (e["name"], e["since"]))
                 ),
             ),
         )
@@ -140,25 +202,25 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
     @admin.action(permissions=["lock"], description="Lock: nobody may edit")
     def lock_selected(self, request, queryset):
         for document in queryset:
-            moderation.document_lock(document=document, actor=request.user)
+            moderation.document_lock(document=document, actor=request.user, reason=_reason(request))
         messages.success(request, f"Locked {len(queryset)} document(s).")
 
     @admin.action(permissions=["lock"], description="Unlock")
     def unlock_selected(self, request, queryset):
         for document in queryset:
-            moderation.document_unlock(document=document, actor=request.user)
+            moderation.document_unlock(document=document, actor=request.user, reason=_reason(request))
         messages.success(request, f"Unlocked {len(queryset)} document(s).")
 
     @admin.action(permissions=["disconnect"], description="Disconnect everyone")
     def disconnect_selected(self, request, queryset):
         for document in queryset:
-            moderation.document_disconnect_all(document=document, actor=request.user)
+            moderation.document_disconnect_all(document=document, actor=request.user, reason=_reason(request))
         messages.success(request, f"Disconnected everyone from {len(queryset)} document(s).")
 
     @admin.action(permissions=["delete"], description="Delete selected documents (audited)")
     def delete_selected_documents(self, request, queryset):
         for document in queryset:
-            moderation.document_delete(document=document, actor=request.user)
+            moderation.document_delete(document=document, actor=request.user, reason=_reason(request))
         messages.success(request, "Deleted.")
 
     def get_actions(self, request):
@@ -166,12 +228,18 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
         actions.pop("delete_selected", None)  # ours is audited
         return actions
 
+    def get_deleted_objects(self, objs, request):
+        """A document goes with its memberships, links, reports and content, which nobody may
+        delete on their own here: the permission to delete documents is the one needed."""
+        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
     def delete_model(self, request, obj):
-        moderation.document_delete(document=obj, actor=request.user)
+        moderation.document_delete(document=obj, actor=request.user, reason=_reason(request))
 
     def delete_queryset(self, request, queryset):
         for document in queryset:
-            moderation.document_delete(document=document, actor=request.user)
+            moderation.document_delete(document=document, actor=request.user, reason=_reason(request))
 
     # -- buttons on the change page --------------------------------------------
 
@@ -225,28 +293,49 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         if obj is not None:
-            context["memberships"] = obj.memberships.select_related("user")
-            context["can_lock"] = request.user.has_perm("collab.lock_document")
-            context["can_disconnect"] = request.user.has_perm("collab.disconnect_document")
-            context["can_remove_member"] = request.user.has_perm("collab.remove_member")
+            context["moderation_buttons"] = self.moderation_buttons(request, obj)
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def moderation_buttons(self, request, document) -> list[ModerationButton]:
+        """The buttons this moderator may press, each posting to its own view with a reason."""
+        may = request.user.has_perm
+        buttons = []
+        if may("collab.lock_document") and document.locked:
+            url = reverse("admin:collab_document_unlock", args=[document.pk])
+            buttons.append(ModerationButton(url, "Unlock: owner and editors may edit again", "Unlock"))
+        elif may("collab.lock_document"):
+            url = reverse("admin:collab_document_lock", args=[document.pk])
+            buttons.append(ModerationButton(url, "Lock: nobody may edit, the owner included", "Lock"))
+        if may("collab.disconnect_document"):
+            url = reverse("admin:collab_document_disconnect", args=[document.pk])
+            buttons.append(ModerationButton(url, "Disconnect everyone who has it open", "Disconnect everyone"))
+        if may("collab.remove_member"):
+            for membership in document.memberships.select_related("user").order_by("user__username"):
+                url = reverse("admin:collab_document_remove_member", args=[document.pk, membership.user_id])
+                what = f"Remove {membership.user.get_username()} ({membership.get_role_display()}) from it"
+                buttons.append(ModerationButton(url, what, "Remove"))
+        return buttons
 
 
 @admin.register(Membership)
 class MembershipAdmin(ReadOnlyAdmin):
-    list_display = ("document", "user", "role", "created")
+    list_display = ("document", "user", "role", "created_time")
     list_filter = ("role",)
     search_fields = ("document__title", "user__username")
     list_select_related = ("document", "user")
-    readonly_fields = ("document", "user", "role", "created")
+    readonly_fields = ("document", "user", "role", "created_time")
+    created_time = timestamp("created", "created")
 
 
 @admin.register(ShareLink)
 class ShareLinkAdmin(admin.ModelAdmin):
-    list_display = ("document", "role", "expires_at", "revoked_at", "created_by", "created")
+    list_display = ("document", "role", "expires_time", "revoked_time", "created_by", "created_time")
     list_filter = ("role", "created")
     search_fields = ("document__title",)
-    readonly_fields = ("document", "token", "role", "expires_at", "created_by", "created", "revoked_at")
+    readonly_fields = ("document", "token", "role", "expires_time", "created_by", "created_time", "revoked_time")
+    expires_time = timestamp("expires_at", "expires")
+    revoked_time = timestamp("revoked_at", "revoked")
+    created_time = timestamp("created", "created")
 
     def has_add_permission(self, request):
         return False
@@ -254,7 +343,15 @@ class ShareLinkAdmin(admin.ModelAdmin):
 
 @admin.register(Report)
 class ReportAdmin(PermissionActionsMixin, admin.ModelAdmin):
-    list_display = ("document", "short_reason", "reporter_name", "status", "created", "resolved_by")
+    list_display = (
+        "document",
+        "short_reason",
+        "reporter_name",
+        "status",
+        "created_time",
+        "resolved_by",
+        "short_resolution",
+    )
     list_filter = ("status", "created")
     search_fields = ("document__title", "reporter_name", "reason")
     list_select_related = ("document", "resolved_by")
@@ -263,17 +360,24 @@ class ReportAdmin(PermissionActionsMixin, admin.ModelAdmin):
         "reporter",
         "reporter_name",
         "reason",
-        "created",
+        "created_time",
         "status",
         "resolved_by",
-        "resolved_at",
+        "resolved_time",
     )
     fields = readonly_fields + ("resolution",)
     actions = ["resolve_selected"]
+    action_form = ResolutionActionForm
+    created_time = timestamp("created", "created")
+    resolved_time = timestamp("resolved_at", "resolved at")
 
     @admin.display(description="reason")
     def short_reason(self, obj):
-        return obj.reason if len(obj.reason) <= 80 else obj.reason[:79] + "…"
+        return shortened(obj.reason)
+
+    @admin.display(description="resolution")
+    def short_resolution(self, obj):
+        return shortened(obj.resolution) if obj.resolution else "-"
 
     def has_add_permission(self, request):
         return False
@@ -284,7 +388,8 @@ class ReportAdmin(PermissionActionsMixin, admin.ModelAdmin):
     @admin.action(permissions=["change"], description="Resolve selected reports")
     def resolve_selected(self, request, queryset):
         for report in queryset.filter(status=Report.Status.OPEN):
-            moderation.report_resolve(report=report, actor=request.user, resolution="Resolved from the list.")
+            resolution = _reason(request) or "Resolved from the list."
+            moderation.report_resolve(report=report, actor=request.user, resolution=resolution)
         messages.success(request, "Resolved.")
 
     def save_model(self, request, obj, form, change):
@@ -298,21 +403,33 @@ class ReportAdmin(PermissionActionsMixin, admin.ModelAdmin):
 class AuditEntryAdmin(ReadOnlyAdmin):
     """On record for good: nobody adds, changes or deletes entries here."""
 
-    list_display = ("created", "actor_name", "action", "target_type", "target_repr", "reason")
+    list_display = ("created_time", "actor_name", "action", "target_type", "target_repr", "reason")
     list_filter = ("action", "target_type", "created")
     search_fields = ("actor_name", "target_repr", "target_id", "reason")
-    readonly_fields = ("created", "actor", "actor_name", "action", "target_type", "target_id", "target_repr", "reason")
+    readonly_fields = (
+        "created_time",
+        "actor",
+        "actor_name",
+        "action",
+        "target_type",
+        "target_id",
+        "target_repr",
+        "reason",
+    )
+    created_time = timestamp("created", "when")
 
 
 @admin.register(Account)
 class AccountAdmin(PermissionActionsMixin, ReadOnlyAdmin):
-    list_display = ("username", "is_active", "is_staff", "last_login", "date_joined")
+    list_display = ("username", "is_active", "is_staff", "last_login_time", "joined_time")
     list_filter = ("is_active", "is_staff")
     search_fields = ("username", "email")
-    fields = ("username", "is_active", "is_staff", "last_login", "date_joined")
+    fields = ("username", "is_active", "is_staff", "last_login_time", "joined_time")
     readonly_fields = fields
     actions = ["ban_selected"]
-    change_form_template = "admin/collab/account/change_form.html"
+    action_form = ReasonActionForm
+    last_login_time = timestamp("last_login", "last login")
+    joined_time = timestamp("date_joined", "joined")
 
     def has_ban_permission(self, request):
         return request.user.has_perm("collab.ban_user")
@@ -320,7 +437,7 @@ class AccountAdmin(PermissionActionsMixin, ReadOnlyAdmin):
     @admin.action(permissions=["ban"], description="Ban: deactivate and disconnect")
     def ban_selected(self, request, queryset):
         for user in queryset.exclude(pk=request.user.pk):
-            moderation.user_ban(user=user, actor=request.user)
+            moderation.user_ban(user=user, actor=request.user, reason=_reason(request))
         messages.success(request, "Banned.")
 
     def get_urls(self):
@@ -340,5 +457,8 @@ class AccountAdmin(PermissionActionsMixin, ReadOnlyAdmin):
         return redirect(reverse("admin:collab_account_change", args=[pk]))
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
-        context["can_ban"] = request.user.has_perm("collab.ban_user")
+        if obj is not None and obj.is_active and obj.pk != request.user.pk and request.user.has_perm("collab.ban_user"):
+            url = reverse("admin:collab_account_ban", args=[obj.pk])
+            what = "Ban: deactivate, sign out everywhere and disconnect"
+            context["moderation_buttons"] = [ModerationButton(url, what, "Ban")]
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)

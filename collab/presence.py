@@ -5,6 +5,10 @@ Redis (when `REDIS_URL` is set) under `collab:presence:<document>:<worker>`
 with a short expiry, refreshed by the ticker, so a killed worker's entries
 vanish by themselves; otherwise in this process's memory, which is all there is
 with a single worker. The admin reads it with `snapshot()`.
+
+Entries name their worker as an operator knows it (`worker_name()`): the
+`COLLAB_WORKER_NAME` setting, else the host name and the port `manage.py serve`
+listens on, else the host name and the process id.
 """
 
 from __future__ import annotations
@@ -20,13 +24,29 @@ from django.conf import settings
 
 KEY_PREFIX = "collab:presence:"
 TTL_SECONDS = 6
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"  # unique: the Redis keys
+_listening_port: int | None = None
 
 _local: dict[tuple[str, str], tuple[float, list[dict]]] = {}
 _local_lock = threading.Lock()
 
 
+def listening_on(port: int | None) -> None:
+    """Told by `manage.py serve`: the port this worker serves, for its default name."""
+    global _listening_port
+    _listening_port = port
+
+
+def worker_name() -> str:
+    if settings.COLLAB_WORKER_NAME:
+        return settings.COLLAB_WORKER_NAME
+    if _listening_port is not None:
+        return f"{socket.gethostname()}:{_listening_port}"
+    return f"{socket.gethostname()} (process {os.getpid()})"
+
+
 def entries_for(room) -> list[dict]:
+    worker = worker_name()
     return [
         {
             "name": member.seat.identity.name,
@@ -34,7 +54,7 @@ def entries_for(room) -> list[dict]:
             "guest": member.principal.user_id is None,
             "role": member.role.value,
             "since": member.joined_at,
-            "worker": WORKER_ID,
+            "worker": worker,
         }
         for member in room.members.values()
         if not member.closing

@@ -293,3 +293,6 @@ COLLAB_RATE_MESSAGES = envint("COLLAB_RATE_MESSAGES", 100)  # messages a second 
 COLLAB_RATE_BYTES = envint("COLLAB_RATE_BYTES", 1024 * 1024)  # bytes a second per connection (+ one max message)
 COLLAB_MAX_CONNECTIONS_PER_USER = envint("COLLAB_MAX_CONNECTIONS_PER_USER", 100)  # per worker
 COLLAB_MAX_CONNECTIONS_PER_DOCUMENT = envint("COLLAB_MAX_CONNECTIONS_PER_DOCUMENT", 1000)  # per worker
+# The name moderators see for this worker in "who is connected now"; empty: the
+# host name and the port `manage.py serve` listens on (collab.presence).
+COLLAB_WORKER_NAME = os.environ.get("COLLAB_WORKER_NAME", "").strip()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import os
+import socket
 import time
+from html.parser import HTMLParser
 
 import pytest
 from channels.db import database_sync_to_async
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
 from collab import moderation, presence
@@ -280,3 +283,143 @@ def test_moderation_functions_are_what_the_admin_calls(moderator, shared_documen
     shared_document.refresh_from_db()
     assert shared_document.locked and shared_document.locked_by == moderator
     assert AuditEntry.objects.get().reason == "from code"
+
+
+# -- the pages' forms, reasons, times and worker names ---------------------------
+
+
+class FormNesting(HTMLParser):
+    """Records every form that opens inside another (the browser would drop it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.nested, self.forms = 0, [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "form":
+            attrs = dict(attrs)
+            if self.depth:
+                self.nested.append(attrs.get("action"))
+            self.forms.append(attrs)
+            self.depth += 1
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.depth -= 1
+
+
+def forms_of(response) -> FormNesting:
+    assert response.status_code == 200
+    parser = FormNesting()
+    parser.feed(response.content.decode())
+    return parser
+
+
+def test_no_form_on_the_moderation_pages_sits_inside_another(moderator, shared_document, editor):
+    superuser = type(moderator).objects.create_superuser("root", password=PASSWORD)
+    for user in (moderator, superuser):
+        client = admin_client(user)
+        document_page = forms_of(client.get(f"{ADMIN}{shared_document.id}/change/"))
+        account_page = forms_of(client.get(f"/admin/collab/account/{editor.pk}/change/"))
+        assert document_page.nested == [] and account_page.nested == []
+        actions = {form.get("action") for form in document_page.forms + account_page.forms}
+        assert {
+            f"{ADMIN}{shared_document.id}/lock/",
+            f"{ADMIN}{shared_document.id}/disconnect/",
+            f"{ADMIN}{shared_document.id}/remove-member/{editor.pk}/",
+            f"/admin/collab/account/{editor.pk}/ban/",
+        } <= actions
+
+
+def test_staff_without_permissions_see_no_moderation_buttons(plain_staff, shared_document, editor):
+    plain_staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_document", "view_account"]))
+    client = admin_client(plain_staff)
+    for url in (f"{ADMIN}{shared_document.id}/change/", f"/admin/collab/account/{editor.pk}/change/"):
+        page = client.get(url)
+        assert page.status_code == 200 and b"collab-moderation" not in page.content
+
+
+def test_a_moderator_cannot_ban_themselves_from_their_own_page(moderator):
+    page = admin_client(moderator).get(f"/admin/collab/account/{moderator.pk}/change/")
+    assert page.status_code == 200 and b'/ban/"' not in page.content
+
+
+LIST_ACTIONS = [
+    (ADMIN, "lock_selected", "lock"),
+    (ADMIN, "unlock_selected", "unlock"),
+    (ADMIN, "disconnect_selected", "disconnect everyone"),
+    (ADMIN, "delete_selected_documents", "delete"),
+]
+
+
+@pytest.mark.parametrize(("url", "action", "audited"), LIST_ACTIONS)
+def test_list_actions_record_the_reason_typed_beside_them(moderator, shared_document, url, action, audited):
+    data = {"action": action, "_selected_action": [shared_document.pk], "reason": "  spam wave  "}
+    assert admin_client(moderator).post(url, data).status_code == 302
+    assert list(AuditEntry.objects.values_list("action", "reason")) == [(audited, "spam wave")]
+
+
+def test_the_ban_list_action_records_its_reason_and_spares_the_moderator(moderator, editor):
+    data = {"action": "ban_selected", "_selected_action": [editor.pk, moderator.pk], "reason": "spam"}
+    assert admin_client(moderator).post("/admin/collab/account/", data).status_code == 302
+    assert list(AuditEntry.objects.values_list("action", "target_id", "reason")) == [("ban", str(editor.pk), "spam")]
+    moderator.refresh_from_db()
+    assert moderator.is_active
+
+
+def test_resolving_reports_from_the_list_records_the_resolution_typed(moderator, shared_document, viewer):
+    reports = [
+        moderation.report_create(document=shared_document, reporter=viewer, reporter_name="v", reason=r) for r in "ab"
+    ]
+    client = admin_client(moderator)
+    data = {"action": "resolve_selected", "_selected_action": [reports[0].pk]}
+    client.post("/admin/collab/report/", {**data, "reason": "Warned the owner"})
+    client.post("/admin/collab/report/", {**data, "_selected_action": [reports[1].pk]})
+    assert sorted(Report.objects.values_list("resolution", flat=True)) == [
+        "Resolved from the list.",
+        "Warned the owner",
+    ]
+
+
+def test_the_delete_confirmation_asks_for_a_reason_and_records_it(moderator, shared_document):
+    client = admin_client(moderator)
+    confirmation = forms_of(client.get(f"{ADMIN}{shared_document.id}/delete/"))
+    assert confirmation.nested == []
+    assert b'name="reason"' in client.get(f"{ADMIN}{shared_document.id}/delete/").content
+    assert client.post(f"{ADMIN}{shared_document.id}/delete/", {"post": "yes", "reason": "illegal"}).status_code == 302
+    assert not Document.objects.filter(pk=shared_document.pk).exists()
+    assert list(AuditEntry.objects.values_list("action", "reason")) == [("delete", "illegal")]
+
+
+def test_a_worker_is_named_by_the_setting_else_its_host_and_port(settings, monkeypatch):
+    monkeypatch.setattr(presence, "_listening_port", None)
+    settings.COLLAB_WORKER_NAME = ""
+    assert presence.worker_name() == f"{socket.gethostname()} (process {os.getpid()})"
+    presence.listening_on(8002)
+    assert presence.worker_name() == f"{socket.gethostname()}:8002"
+    settings.COLLAB_WORKER_NAME = "web-2"
+    assert presence.worker_name() == "web-2"
+
+
+def test_serve_finds_the_port_of_an_inherited_socket_and_leaves_it_open():
+    from collab.management.commands.serve import inherited_port
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        assert inherited_port(listening.fileno()) == listening.getsockname()[1]
+        assert listening.getsockname()[1] > 0  # still open
+
+
+def test_who_is_connected_shows_times_and_workers_a_person_reads(moderator, shared_document, settings, monkeypatch):
+    entry = {"name": "edith", "user_id": 1, "guest": False, "role": "editor", "worker": "web-1:8001"}
+    since = "2026-11-26T12:07:31+00:00"
+    monkeypatch.setattr(presence, "snapshot", lambda: {str(shared_document.id): [{**entry, "since": since}]})
+    settings.TIME_ZONE = "Europe/Paris"  # without script, the page shows the server's time zone
+    page = admin_client(moderator).get(f"{ADMIN}{shared_document.id}/change/").content.decode()
+    assert (
+        'edith (editor) since <time datetime="2026-11-26T13:07:31+01:00" '
+        'title="Thursday 26 November 2026, 13:07:31 CET" class="collab-time">26 Nov 2026, 13:07</time> '
+        "on worker web-1:8001"
+    ) in page
+    assert "2026-11-26T12:07:31" not in page

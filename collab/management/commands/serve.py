@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
+import socket
 from functools import partial
 
 from daphne.cli import CommandLineInterface
@@ -18,6 +20,7 @@ from daphne.server import Server
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from collab import presence
 from collab.sockets import EXTENSION, FrameWriter
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ class Command(BaseCommand):
         if proxy_headers:
             argv.append("--proxy-headers")
         argv += access_log_args(settings.ACCESS_LOG)
+        presence.listening_on(port if fd is None else inherited_port(fd))
         from twisted.internet import reactor  # daphne.cli has installed the asyncio reactor
 
         disable_nagle()
@@ -50,6 +54,13 @@ class Command(BaseCommand):
         reactor.callWhenRunning(use_loop_connections)
         reactor.callWhenRunning(install_graceful_shutdown, reactor)
         CollabCommandLine().run([*argv, "config.asgi:application"])
+
+
+def inherited_port(fd: int) -> int | None:
+    """The port of the listening socket inherited as `fd` (left open); None for a Unix socket."""
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        address = sock.getsockname()
+    return address[1] if isinstance(address, tuple) else None
 
 
 def access_log_args(access_log: str) -> list[str]:
