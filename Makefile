@@ -5,10 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Where the SQLite file and the secret key live (the settings read the same variable).
+DATA_DIR ?= data
 
-.PHONY: setup run test lint chromium clean
+.PHONY: setup run admin test lint chromium clean
 
-setup: $(VENV)/.installed node_modules/.installed static/dist/editor.js data/secret_key staticfiles/staticfiles.json
+setup: $(VENV)/.installed node_modules/.installed static/dist/editor.js $(DATA_DIR)/secret_key staticfiles/staticfiles.json
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,18 +25,25 @@ node_modules/.installed: package.json package-lock.json
 static/dist/editor.js: node_modules/.installed $(wildcard static/src/*.js)
 	npm run build
 
-# A secret key made once per checkout, so `make run` needs no configuration.
-data/secret_key:
-	mkdir -p data
+# A secret key made once per checkout, so `make run` needs no configuration; the
+# settings read it when SECRET_KEY is unset, so every manage.py command signs with it.
+$(DATA_DIR)/secret_key:
+	mkdir -p $(DATA_DIR)
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
 # Hashed, compressed copies that whitenoise serves with DEBUG off.
-staticfiles/staticfiles.json: static/dist/editor.js $(wildcard static/css/*) data/secret_key $(VENV)/.installed
-	SECRET_KEY="$$(cat data/secret_key)" $(BIN)/python manage.py collectstatic --noinput --clear --verbosity 0
+staticfiles/staticfiles.json: static/dist/editor.js $(wildcard static/css/*) $(DATA_DIR)/secret_key $(VENV)/.installed
+	$(BIN)/python manage.py collectstatic --noinput --clear --verbosity 0
 
 run: setup
-	SECRET_KEY="$${SECRET_KEY:-$$(cat data/secret_key)}" $(BIN)/python manage.py migrate --noinput
-	SECRET_KEY="$${SECRET_KEY:-$$(cat data/secret_key)}" exec $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+	$(BIN)/python manage.py migrate --noinput
+	exec $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+
+# An administrator for /admin/: asks for a username, an e-mail and a password, or
+# takes them from DJANGO_SUPERUSER_USERNAME, _EMAIL and _PASSWORD when those are set.
+admin: $(VENV)/.installed $(DATA_DIR)/secret_key
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createsuperuser $(if $(DJANGO_SUPERUSER_USERNAME),--noinput)
 
 # Browser tests drive Debian's Chromium; install it where it is missing and we may.
 chromium:
@@ -50,11 +59,11 @@ chromium:
 PG_TEST_URL ?= postgres://$(shell id -un)@127.0.0.1:5432/test
 
 test: setup chromium
-	SECRET_KEY="$${SECRET_KEY:-$$(cat data/secret_key)}" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	@case "$${DATABASE_URL:-}" in postgres*) ;; *) \
 	  if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 	    echo "Running the tests marked postgres against $(PG_TEST_URL)"; \
-	    DATABASE_URL="$(PG_TEST_URL)" SECRET_KEY="$${SECRET_KEY:-$$(cat data/secret_key)}" $(BIN)/python -m pytest -m postgres $(PYTEST_ARGS); \
+	    DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -m postgres $(PYTEST_ARGS); \
 	  else echo "PostgreSQL does not answer at $(PG_TEST_URL): the tests marked postgres were skipped (set PG_TEST_URL)"; fi;; esac
 
 lint: setup

@@ -40,13 +40,23 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def secret_key() -> str:
+    """SECRET_KEY, else the key `make` wrote to DATA_DIR/secret_key (so that every
+    manage.py command of a checkout signs with the key its server uses)."""
+    key = os.environ.get("SECRET_KEY", "")
+    path = DATA_DIR / "secret_key"
+    if not key and path.is_file():
+        key = path.read_text().strip()
+    return key
+
+
 DEBUG = envbool("DEBUG")
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = secret_key()
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY must be set when DEBUG is off "
-            "(for development set DEBUG=1, or use `make run`, which creates one)."
+            f"SECRET_KEY must be set when DEBUG is off and {DATA_DIR / 'secret_key'} does not exist "
+            "(for development set DEBUG=1, or use `make run`, which creates that file)."
         )
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"
 

@@ -1,8 +1,10 @@
 """Settings are read at import, so each case imports them in a fresh interpreter."""
 
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 
 from tests.servers import ROOT
 
@@ -17,10 +19,39 @@ def load_settings(code: str = "", **env):
     )
 
 
-def test_debug_off_without_secret_key_fails_with_a_clear_message():
-    result = load_settings(DEBUG="0")
+def test_debug_off_without_secret_key_fails_with_a_clear_message(tmp_path):
+    result = load_settings(DEBUG="0", DATA_DIR=str(tmp_path))  # no secret_key file there either
     assert result.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_without_secret_key_the_data_directory_s_key_file_is_used(tmp_path):
+    (tmp_path / "secret_key").write_text("key-from-the-file\n")
+    result = load_settings("print(s.SECRET_KEY)", DEBUG="0", DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["key-from-the-file"]
+    chosen = load_settings("print(s.SECRET_KEY)", DEBUG="0", DATA_DIR=str(tmp_path), SECRET_KEY="from-the-env")
+    assert chosen.stdout.split() == ["from-the-env"]  # the variable wins
+
+
+def test_make_admin_creates_an_administrator_in_a_fresh_data_directory(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "REDIS_URL", "DATABASE_URL")}
+    env = {
+        **clean,
+        "DATA_DIR": str(tmp_path),
+        "DJANGO_SUPERUSER_USERNAME": "ada",
+        "DJANGO_SUPERUSER_EMAIL": "ada@example.com",
+        "DJANGO_SUPERUSER_PASSWORD": "a long enough password",
+    }
+    result = subprocess.run(["make", "admin"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Superuser created successfully." in result.stdout
+    assert (tmp_path / "secret_key").is_file()  # made by make, read by the settings
+    with closing(sqlite3.connect(tmp_path / "collab.sqlite3")) as database:
+        users = database.execute("SELECT username, email, is_superuser, is_staff FROM auth_user").fetchall()
+        groups = database.execute("SELECT name FROM auth_group").fetchall()
+    assert users == [("ada", "ada@example.com", 1, 1)]
+    assert groups == [("moderator",)]  # what README's Moderation section hands out
 
 
 def test_defaults_are_sqlite_and_the_in_memory_layer():
