@@ -178,8 +178,9 @@ def watch_state(document_ids, session_keys, user_ids) -> WatchState:
     hashes, accounts = {}, {}
     if user_ids:
         # Whole rows, through the manager Django's auth backend reads them with: the
-        # handshakes of people already connected here take them from this read.
-        for user in get_user_model()._default_manager.filter(pk__in=list(user_ids)):
+        # handshakes of people already connected here take them (and their display
+        # names) from this read.
+        for user in get_user_model()._default_manager.filter(pk__in=list(user_ids)).select_related("profile"):
             hashes[user.pk] = (user.get_session_auth_hash(), user.is_active)
             accounts[user.pk] = user
     return WatchState(documents, live, hashes, accounts)

@@ -9,6 +9,8 @@ from datetime import datetime
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
@@ -16,8 +18,8 @@ from django.utils import timezone
 from django.utils.dateformat import format as format_date
 from django.utils.html import format_html, format_html_join
 
-from . import moderation, persistence, presence
-from .models import Account, AuditEntry, Document, Membership, Report, ShareLink
+from . import identity, moderation, persistence, presence
+from .models import Account, AuditEntry, Document, Membership, Profile, Report, ShareLink
 
 admin.site.site_header = "collab moderation"
 admin.site.site_title = "collab admin"
@@ -419,17 +421,37 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     created_time = timestamp("created", "when")
 
 
+class ProfileInline(admin.StackedInline):
+    model = Profile
+    can_delete = False
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(auth_admin.UserAdmin):
+    """Django's, with the display name: administrators can change one (an offensive one, say)."""
+
+    inlines = [*auth_admin.UserAdmin.inlines, ProfileInline]
+
+
 @admin.register(Account)
 class AccountAdmin(PermissionActionsMixin, ReadOnlyAdmin):
-    list_display = ("username", "is_active", "is_staff", "last_login_time", "joined_time")
+    list_display = ("username", "display_name", "is_active", "is_staff", "last_login_time", "joined_time")
     list_filter = ("is_active", "is_staff")
-    search_fields = ("username", "email")
-    fields = ("username", "is_active", "is_staff", "last_login_time", "joined_time")
+    list_select_related = ("profile",)
+    search_fields = ("username", "profile__display_name", "email")
+    fields = ("username", "display_name", "is_active", "is_staff", "last_login_time", "joined_time")
     readonly_fields = fields
     actions = ["ban_selected"]
     action_form = ReasonActionForm
     last_login_time = timestamp("last_login", "last login")
     joined_time = timestamp("date_joined", "joined")
+
+    @admin.display(description="display name")
+    def display_name(self, obj):
+        return identity.display_name(obj)
 
     def has_ban_permission(self, request):
         return request.user.has_perm("collab.ban_user")

@@ -23,7 +23,7 @@ def documents_for_user(*, user) -> QuerySet[Document]:
 def memberships_for_user(*, user) -> QuerySet[Membership]:
     return (
         Membership.objects.filter(user=user)
-        .select_related("document", "document__owner")
+        .select_related("document", "document__owner__profile")
         .order_by("-document__updated")
     )
 

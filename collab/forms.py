@@ -3,31 +3,63 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.utils import timezone
 
 from . import sharing
-from .models import SHARED_ROLES, Document
+from .identity import GUEST_MARK
+from .models import SHARED_ROLES, Document, Profile
 
 EXPIRY_CHOICES = [("", "Never"), ("1h", "In 1 hour"), ("1d", "In 1 day"), ("7d", "In 7 days"), ("30d", "In 30 days")]
 EXPIRY_DELTAS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+EMAIL_LABEL = "E-mail (optional: for resetting your password)"
 
 
 class SignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
-        fields = ("username",)
+        fields = ("username", "email")
+        labels = {"email": EMAIL_LABEL}
+
+
+def single_spaced(value: str) -> str:
+    return " ".join(value.split())
+
+
+class AccountForm(forms.ModelForm):
+    """The display name (kept in the profile) and the e-mail address of an account."""
+
+    display_name = forms.CharField(max_length=Profile._meta.get_field("display_name").max_length, required=False)
+
+    class Meta:
+        model = get_user_model()
+        fields = ("display_name", "email")
+        labels = {"email": EMAIL_LABEL}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        profile = Profile.objects.filter(user=self.instance).first()
+        self.initial.setdefault("display_name", profile.display_name if profile else "")
+
+    def clean_display_name(self):
+        name = single_spaced(self.cleaned_data["display_name"])
+        if name.lower().endswith(GUEST_MARK):
+            raise forms.ValidationError(f"“{GUEST_MARK}” marks guests, who have no account.")
+        return name
+
+    def save(self, commit=True):
+        user = super().save(commit=commit)
+        if commit:
+            Profile.objects.update_or_create(user=user, defaults={"display_name": self.cleaned_data["display_name"]})
+        return user
 
 
 class RenameForm(forms.ModelForm):
     class Meta:
         model = Document
         fields = ("title",)
-
-    def clean_title(self):
-        title = self.cleaned_data["title"].strip()
-        if not title:
-            raise forms.ValidationError("A title cannot be empty.")
-        return title
+        # The field strips spaces, so a title of spaces only is an empty one.
+        error_messages = {"title": {"required": "A title cannot be empty."}}
 
 
 class UserField(forms.CharField):
@@ -84,7 +116,7 @@ class GuestForm(forms.Form):
     name = forms.CharField(max_length=40, label="Your name", help_text="Shown to the others in the document.")
 
     def clean_name(self):
-        name = " ".join(self.cleaned_data["name"].split())
+        name = single_spaced(self.cleaned_data["name"])
         if not name:
             raise forms.ValidationError("Please enter a name.")
         return name

@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass
 
 GOLDEN_ANGLE = 137.508  # degrees: consecutive numbers land far apart on the colour wheel
+GUEST_MARK = "(guest)"  # after a guest's name; no account's display name may end with it
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,33 @@ def color_for(key: str) -> tuple[str, str]:
     return _hex(hue, 0.42, 0.7), _hex(hue, 0.86, 0.8)
 
 
+def display_name(user) -> str:
+    """The name an account shows others: its display name, else its full name, else its username.
+
+    Reads `user.profile`, a query unless it was loaded with the user (`with_profile`,
+    `select_related("profile")`): on the event loop it must have been.
+    """
+    from django.core.exceptions import ObjectDoesNotExist
+
+    try:
+        name = user.profile.display_name
+    except ObjectDoesNotExist:
+        name = ""
+    return name or user.get_full_name() or user.get_username()
+
+
+def with_profile(user):
+    """`user`, its profile (or its lack of one) loaded, so that `display_name` makes no query."""
+    if user is not None and user.is_authenticated:
+        display_name(user)
+    return user
+
+
 def identity_for(*, user=None, guest_name: str = "", key: str = "") -> Identity:
     if user is not None and user.is_authenticated:
-        name = user.get_full_name() or user.get_username()
+        name = display_name(user)
         key = f"user:{user.pk}"
     else:
-        name = f"{guest_name or 'Guest'} (guest)"
+        name = f"{guest_name or 'Guest'} {GUEST_MARK}"
     color, light = color_for(key)
     return Identity(name=name, color=color, color_light=light)

@@ -13,11 +13,15 @@ from django.core.exceptions import ValidationError
 from django.utils.crypto import constant_time_compare
 
 from . import db
+from .identity import with_profile
 from .registry import get_registry
 
-# channels' own loader (session key, backend, session hash check), without the
-# wrapper that sends it to channels' single database thread.
-load_session_user = get_user.func
+
+def load_session_user(scope):
+    """channels' own loader (session key, backend, session hash check), without the
+    wrapper that sends it to channels' single database thread; with the account's
+    display name, read here on the thread: the room names the person on the event loop."""
+    return with_profile(get_user.func(scope))
 
 
 def load_user(scope, accounts: dict):

@@ -198,3 +198,15 @@ class Account(User):
     class Meta:
         proxy = True
         permissions = [("ban_user", "Can ban (deactivate) accounts")]
+
+
+class Profile(models.Model):
+    """What an account shows others: its display name (the username when it has none)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="profile"
+    )
+    display_name = models.CharField(max_length=50, blank=True, help_text="Shown to others instead of the username.")
+
+    def __str__(self) -> str:
+        return self.display_name or str(self.user)

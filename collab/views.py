@@ -6,17 +6,22 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.contrib.messages.views import SuccessMessageMixin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
+from django.middleware.csrf import REASON_NO_CSRF_COOKIE
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import documents, health, moderation, persistence, sharing
 from .access import SESSION_GUEST_NAME
 from .forms import (
+    AccountForm,
     AddMemberForm,
     CreateLinkForm,
     GuestForm,
@@ -26,7 +31,7 @@ from .forms import (
     SignUpForm,
     TransferForm,
 )
-from .identity import identity_for
+from .identity import display_name, identity_for
 from .models import Membership, Role, ShareLink
 
 
@@ -53,8 +58,9 @@ def with_document(minimum: Role = Role.VIEWER):
     return decorator
 
 
-@login_required
 def home(request):
+    if not request.user.is_authenticated:
+        return render(request, "collab/landing.html")
     return render(
         request,
         "collab/home.html",
@@ -75,6 +81,26 @@ def signup(request):
         login(request, user)
         return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account(request):
+    form = AccountForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        name = display_name(request.user)
+        messages.success(request, f"Saved. You appear as {name} in the documents you open from now on.")
+        return redirect("account")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "registration/account.html", {"form": form}, status=status)
+
+
+class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
+    """Django's own, back to the account page with a word of what happened."""
+
+    success_url = reverse_lazy("account")
+    success_message = "Your password was changed. Your other sessions were signed out."
 
 
 @login_required
@@ -112,7 +138,9 @@ def document_rename(request, document, role):
     if request.method == "POST" and form.is_valid():
         documents.document_rename(document=document, title=form.cleaned_data["title"])
         return redirect(document)
-    return render(request, "collab/rename.html", {"document": document, "form": form})
+    # The editor posts in the background and shows the errors of a 400 (static/src/title.js).
+    status = 400 if request.method == "POST" else 200
+    return render(request, "collab/rename.html", {"document": document, "form": form}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -151,18 +179,12 @@ def document_report(request, document, role):
         moderation.report_create(
             document=document,
             reporter=request.user,
-            reporter_name=_display_name(request),
+            reporter_name=identity_for(user=request.user, guest_name=request.session.get(SESSION_GUEST_NAME, "")).name,
             reason=form.cleaned_data["reason"],
         )
         messages.success(request, "Thank you: the moderators will look at this document.")
         return redirect(document)
     return render(request, "collab/report.html", {"document": document, "form": form})
-
-
-def _display_name(request) -> str:
-    if request.user.is_authenticated:
-        return request.user.get_username()
-    return f"{request.session.get(SESSION_GUEST_NAME, 'Guest')} (guest)"
 
 
 # -- sharing ------------------------------------------------------------------
@@ -186,19 +208,19 @@ def document_share(request, document, role):
         user = add_form.cleaned_data["username"]
         sharing.membership_set(document=document, user=user, role=add_form.cleaned_data["role"])
         messages.success(
-            request, f"{user.get_username()} can now {add_form.cleaned_data['role'] == 'editor' and 'edit' or 'view'}."
+            request, f"{display_name(user)} can now {add_form.cleaned_data['role'] == 'editor' and 'edit' or 'view'}."
         )
         return redirect("document_share", document.id)
     if action in ("set_role", "remove_member"):
         membership = get_object_or_404(Membership, pk=request.POST.get("membership"), document=document)
         if action == "remove_member":
             sharing.membership_remove(document=document, user=membership.user)
-            messages.success(request, f"{membership.user.get_username()} no longer has access.")
+            messages.success(request, f"{display_name(membership.user)} no longer has access.")
         else:
             role_form = MemberRoleForm(request.POST)
             if role_form.is_valid():
                 sharing.membership_set(document=document, user=membership.user, role=role_form.cleaned_data["role"])
-                messages.success(request, f"{membership.user.get_username()} is now {role_form.cleaned_data['role']}.")
+                messages.success(request, f"{display_name(membership.user)} is now {role_form.cleaned_data['role']}.")
             else:
                 messages.error(request, "Choose editor or viewer.")
         return redirect("document_share", document.id)
@@ -219,12 +241,12 @@ def document_share(request, document, role):
     if action == "transfer" and transfer_form.is_valid():
         new_owner = transfer_form.cleaned_data["username"]
         sharing.ownership_transfer(document=document, new_owner=new_owner)
-        messages.success(request, f"{new_owner.get_username()} now owns “{document.title}”.")
+        messages.success(request, f"{display_name(new_owner)} now owns “{document.title}”.")
         return redirect(document)
 
     context = {
         "document": document,
-        "memberships": document.memberships.select_related("user"),
+        "memberships": document.memberships.select_related("user__profile"),
         "links": document.share_links.all(),
         "add_form": add_form,
         "link_form": link_form,
@@ -254,3 +276,8 @@ def healthz(request):
     results = health.run_checks()
     healthy = all(value == "ok" for value in results.values())
     return JsonResponse(results, status=200 if healthy else 503)
+
+
+def csrf_failure(request, reason=""):
+    """A form refused by the CSRF check (an expired page, cookies off): the site's own page."""
+    return render(request, "403_csrf.html", {"no_cookie": reason == REASON_NO_CSRF_COOKIE}, status=403)

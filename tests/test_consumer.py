@@ -257,6 +257,33 @@ async def test_awareness_is_relayed_to_everyone_and_removed_on_close(document, c
     await c.close()
 
 
+async def test_the_awareness_name_is_the_account_s_display_name_on_every_handshake(
+    document, cookie, owner, monkeypatch, settings
+):
+    """Read with the account, on the database thread: the first handshake with the
+    user's row, the next ones from the ticker's read of everyone connected."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from collab import middleware
+    from collab.models import Profile
+    from collab.registry import get_registry
+
+    settings.COLLAB_RESYNC_INTERVAL = 0.1
+    await sync_to_async(Profile.objects.create)(user=owner, display_name="Olivia Hart")
+    first = await connect(document.id, cookie, "first")
+    assert await until(lambda: owner.pk in get_registry().known_accounts())
+    read = []
+    monkeypatch.setattr(middleware, "load_session_user", lambda scope: read.append(scope) or AnonymousUser())
+    second = await connect(document.id, cookie, "second")  # as an anonymous user it would be refused
+    assert read == []
+    for client in (first, second):
+        await client.set_awareness({"user": {"name": "Mallory"}, "cursor": None})
+    await second.wait_for(lambda: {first.client_id, second.client_id} <= second.present().keys())
+    assert [second.present()[c]["user"]["name"] for c in (first.client_id, second.client_id)] == ["Olivia Hart"] * 2
+    await first.close()
+    await second.close()
+
+
 async def test_a_client_that_stops_reading_is_closed(document, cookie, settings):
     settings.COLLAB_PROBE_BYTES = 1000
     settings.COLLAB_MAX_BACKLOG_BYTES = 20000

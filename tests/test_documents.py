@@ -1,6 +1,9 @@
+import re
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from collab.models import Document
 
@@ -40,12 +43,32 @@ def test_owner_renames_a_document(owner_client, document):
     assert document.title == "Launch plans"
 
 
-def test_rename_to_blank_is_a_form_error(owner_client, document):
-    response = owner_client.post(f"/docs/{document.id}/rename/", {"title": "   "})
-    assert response.status_code == 200
-    assert response.context["form"].errors["title"]
+@pytest.mark.parametrize("title", ["", "   "])
+def test_rename_to_blank_is_a_form_error(owner_client, document, title):
+    response = owner_client.post(f"/docs/{document.id}/rename/", {"title": title})
+    assert response.status_code == 400  # the editor's background rename shows the error (static/src/title.js)
+    assert response.context["form"].errors["title"] == ["A title cannot be empty."]
+    assert '<div class="field-errors" role="alert">' in response.content.decode()
     document.refresh_from_db()
     assert document.title == "Plans"
+
+
+def test_a_document_edited_within_the_minute_reads_just_now(owner_client, owner):
+    Document.objects.create(owner=owner, title="Fresh")
+    older = Document.objects.create(owner=owner, title="Older")
+    Document.objects.filter(pk=older.pk).update(updated=timezone.now() - timedelta(minutes=5))
+    page = owner_client.get("/").content.decode()
+    assert re.search(r"edited <time [^>]+>just now</time>", page)
+    assert re.search(r"edited <time [^>]+>5\xa0minutes ago</time>", page)
+    assert "0\xa0minutes" not in page
+
+
+def test_the_owner_is_not_offered_to_report_their_own_document(client, shared_document, owner, editor):
+    report = f'href="/docs/{shared_document.id}/report/"'
+    client.force_login(owner)
+    assert report not in client.get(f"/docs/{shared_document.id}/").content.decode()
+    client.force_login(editor)
+    assert report in client.get(f"/docs/{shared_document.id}/").content.decode()
 
 
 def test_owner_deletes_after_confirmation(owner_client, document):

@@ -54,6 +54,33 @@ def test_make_admin_creates_an_administrator_in_a_fresh_data_directory(tmp_path)
     assert groups == [("moderator",)]  # what README's Moderation section hands out
 
 
+def test_e_mail_is_printed_unless_an_smtp_server_is_named():
+    code = "print(s.EMAIL_BACKEND, s.EMAIL_HOST or '-', s.EMAIL_PORT, s.EMAIL_USE_TLS, s.DEFAULT_FROM_EMAIL)"
+    console = load_settings(code, SECRET_KEY="x")
+    assert console.returncode == 0, console.stderr
+    assert console.stdout.split()[:2] == ["django.core.mail.backends.console.EmailBackend", "-"]
+    smtp = load_settings(
+        code + "; print(s.EMAIL_HOST_USER, s.EMAIL_HOST_PASSWORD)",
+        SECRET_KEY="x",
+        EMAIL_HOST="smtp.example.com",
+        EMAIL_PORT="465",
+        EMAIL_USE_TLS="0",
+        EMAIL_HOST_USER="collab",
+        EMAIL_HOST_PASSWORD="hunter2",
+        DEFAULT_FROM_EMAIL="docs@example.com",
+    )
+    assert smtp.returncode == 0, smtp.stderr
+    assert smtp.stdout.split() == [
+        "django.core.mail.backends.smtp.EmailBackend",
+        "smtp.example.com",
+        "465",
+        "False",
+        "docs@example.com",
+        "collab",
+        "hunter2",
+    ]
+
+
 def test_defaults_are_sqlite_and_the_in_memory_layer():
     result = load_settings(DEBUG="1")
     assert result.returncode == 0, result.stderr

@@ -1,5 +1,6 @@
 """Sharing pages: members, links, ownership, guests."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -67,6 +68,13 @@ def test_ownership_transfer_keeps_the_old_owner_as_editor(owner_client, document
     assert document.owner == editor
     assert Membership.objects.get(document=document, user=owner).role == "editor"
     assert owner_client.get(f"/docs/{document.id}/share/").status_code == 403
+
+
+def test_the_transfer_checkbox_sits_inside_its_label(owner_client, document):
+    page = owner_client.get(f"/docs/{document.id}/share/").content.decode()
+    assert re.search(
+        r'<label for="id_transfer-confirm"><input type="checkbox" name="transfer-confirm" [^>]*> I understand', page
+    )
 
 
 def test_transfer_needs_confirmation(owner_client, document, editor):

@@ -14,6 +14,12 @@ export function showTitle(title) {
   if (input) input.defaultValue = title;
 }
 
+async function formError(response) {
+  const page = new DOMParser().parseFromString(await response.text(), "text/html");
+  const error = page.querySelector(".field-errors, .form-errors");
+  return error ? error.textContent.trim() : "Could not rename";
+}
+
 export function setupRename() {
   const input = document.getElementById("doc-title");
   const form = input && input.form;
@@ -33,11 +39,9 @@ export function setupRename() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const title = input.value.trim();
-    if (!title) {
-      input.reportValidity();
-      return;
-    }
     status.textContent = "";
+    delete status.dataset.state;
+    input.removeAttribute("aria-invalid");
     form.classList.add("busy");
     try {
       const response = await fetch(form.action, {
@@ -45,8 +49,16 @@ export function setupRename() {
         body: new FormData(form),
         credentials: "same-origin",
       });
-      // Success redirects to this document; an invalid title re-renders the form,
-      // an ended session redirects to the login page.
+      // An invalid title (empty, only spaces) comes back as the rename page with
+      // the server's own form error and 400: say that error here.
+      if (response.status === 400) {
+        status.textContent = await formError(response);
+        status.dataset.state = "error";
+        input.setAttribute("aria-invalid", "true");
+        input.focus();
+        return;
+      }
+      // Success redirects to this document; an ended session to the login page.
       if (!response.ok || !response.redirected || new URL(response.url).pathname !== location.pathname) {
         throw new Error(`rename answered ${response.status} from ${response.url}`);
       }
