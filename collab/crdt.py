@@ -44,16 +44,27 @@ def apply_stored(doc: Doc, update: bytes) -> bool:
         return False
 
 
-def check_update(update: bytes) -> None:
+# Applying an update can grow a document's encoding by more than the update's own
+# bytes: a struct inserted inside an existing item, or a deletion that starts or
+# ends inside one, splits that item, and each part is then encoded with its own
+# origins (up to 13 bytes each) and length. Each struct can split up to two items
+# (at its origin and at its right origin), each deletion two (at its ends).
+SPLIT_BYTES = 32
+
+
+def check_update(update: bytes) -> int:
     """Raise RejectedUpdate unless the bytes are a plausible update that pycrdt decodes.
 
     The structural walk comes first: it refuses hostile length claims cheaply,
     before the decoder would allocate for them. Then pycrdt decodes every struct,
     as applying would, but without a scratch Doc to apply it to: that cost twice
     as much, a Doc and its transaction per keystroke.
+
+    Returns the most that applying it can add to a document's encoded size.
     """
-    check_update_structure(update)
+    pieces = check_update_structure(update)
     _guarded(get_state, update)
+    return len(update) + 2 * SPLIT_BYTES * pieces
 
 
 def check_state_vector(state_vector: bytes) -> None:

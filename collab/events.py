@@ -27,6 +27,7 @@ class UpdatesEvent(Event):
     first_seq: int
     count: int  # log entries committed (changes may be fewer: some changed nothing)
     updates: list[bytes]  # what they changed in the sender's Doc
+    growth: int  # the most they can add to the document's encoded size (collab.crdt.check_update)
 
 
 class AwarenessEvent(Event):

@@ -21,6 +21,7 @@ class CloseCode:
     RATE_LIMITED = 4429  # too many messages or bytes per second, or too many connections
     INTERNAL = 4500  # a bug on our side; the client reconnects
     GOING_AWAY = 4503  # this worker is shutting down; reconnect (to another worker)
+    DOCUMENT_TOO_LARGE = 4507  # the update would make the document larger than COLLAB_MAX_DOCUMENT_BYTES
 
 
 class ConnectionClosingError(Exception):
@@ -45,6 +46,12 @@ class MessageTooLarge(ConnectionClosingError):
     """The message is larger than the configured limit."""
 
     code = CloseCode.TOO_LARGE
+
+
+class DocumentTooLarge(ConnectionClosingError):
+    """The update would make the document larger than the configured limit."""
+
+    code = CloseCode.DOCUMENT_TOO_LARGE
 
 
 class TextFrame(ConnectionClosingError):

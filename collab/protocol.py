@@ -204,7 +204,25 @@ def decode_awareness(payload: bytes, *, max_entries: int = 1000) -> list[Awarene
 
 
 def encode_awareness(entries: list[AwarenessEntry]) -> bytes:
-    parts = [write_var_uint(len(entries))]
-    for entry in entries:
-        parts += [write_var_uint(entry.client_id), write_var_uint(entry.clock), write_var_string(entry.state)]
-    return b"".join(parts)
+    return write_var_uint(len(entries)) + b"".join(map(_encode_entry, entries))
+
+
+def _encode_entry(entry: AwarenessEntry) -> bytes:
+    return write_var_uint(entry.client_id) + write_var_uint(entry.clock) + write_var_string(entry.state)
+
+
+AWARENESS_HEADER_BYTES = 9  # an awareness message's bytes before its entries: type, length, count
+
+
+def awareness_frames(entries: list[AwarenessEntry], max_bytes: int) -> list[bytes]:
+    """Awareness messages carrying `entries` in order, each within `max_bytes` (an
+    entry larger than that goes alone); one, with no entries, for none."""
+    runs: list[list[bytes]] = [[]]
+    space = max_bytes - AWARENESS_HEADER_BYTES  # left in the last run
+    for encoded in map(_encode_entry, entries):
+        if runs[-1] and len(encoded) > space:
+            runs.append([])
+            space = max_bytes - AWARENESS_HEADER_BYTES
+        runs[-1].append(encoded)
+        space -= len(encoded)
+    return [awareness_frame(write_var_uint(len(run)) + b"".join(run)) for run in runs]

@@ -68,15 +68,20 @@ from .exceptions import (
     CloseCode,
     ConnectionClosingError,
     DisconnectedByModerator,
+    DocumentTooLarge,
     RateLimited,
+    RejectedUpdate,
 )
 from .inbox import Inbox, inbox_for, listen
 from .members import Connection, Member, Seat
 from .protocol import (
+    AWARENESS_HEADER_BYTES,
+    AwarenessEntry,
     Message,
     MessageType,
     SyncStep,
     awareness_frame,
+    awareness_frames,
     decode_awareness,
     decode_frame,
     encode_awareness,
@@ -88,6 +93,8 @@ from .protocol import (
 from .publisher import Publisher, publisher_for
 
 logger = logging.getLogger(__name__)
+
+UPDATE_HEADER_BYTES = 7  # a sync update message's bytes before its payload: type, step, length (< 32 GiB)
 
 
 def role_under(rights: DocumentRights, seat: Seat):
@@ -126,6 +133,8 @@ class Peer:
 class Pending:
     update: bytes
     author_id: int | None
+    member: Member
+    growth: int  # the most it can add to the document's encoded size
 
 
 class Room:
@@ -150,6 +159,7 @@ class Room:
         self.pending: list[Pending] = []
         self.since_compaction = 0
         self._whole_doc_step2: bytes | None = None  # what a client holding nothing gets, until the Doc changes
+        self.size: int | None = None  # at least what `_whole_doc_step2` weighs, once measured (_within_limit)
         self._wake_flusher = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -163,6 +173,8 @@ class Room:
         # attribute, and these are read for every frame sent.
         self._max_backlog = settings.COLLAB_MAX_BACKLOG_BYTES
         self._probe_bytes = settings.COLLAB_PROBE_BYTES
+        self._max_message = settings.COLLAB_MAX_MESSAGE_BYTES
+        self._max_document = settings.COLLAB_MAX_DOCUMENT_BYTES
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -243,9 +255,10 @@ class Room:
         await self._send(member, sync_step1(self.doc.get_state()))
         current = self.awareness.current()
         if current:
-            await self._send(member, awareness_frame(encode_awareness(current)))
+            await self._send_awareness(member, current)
         if not self.can_write(member):
-            await self._send_rights(member)
+            # Why, as connected members are told when it changes: the page shows the lock.
+            await self._send_rights(member, "locked" if self.rights and self.rights.locked else "")
         return member
 
     def recheck(self, seat: Seat) -> Seat:
@@ -300,7 +313,7 @@ class Room:
         elif message.type == MessageType.AWARENESS:
             await self._client_awareness(member, message.payload)
         elif message.type == MessageType.QUERY_AWARENESS:
-            await self._send(member, awareness_frame(encode_awareness(self.awareness.current())))
+            await self._send_awareness(member, self.awareness.current())
 
     def _sync_step2(self, state_vector: bytes) -> bytes:
         if state_vector != EMPTY_STATE_VECTOR:
@@ -314,8 +327,8 @@ class Room:
     def submit(self, member: Member, update: bytes) -> None:
         if update == EMPTY_UPDATE:
             return
-        check_update(update)
-        self.pending.append(Pending(update, member.principal.user_id))
+        growth = check_update(update)
+        self.pending.append(Pending(update, member.principal.user_id, member, growth))
         self._idle.clear()
         self._wake_flusher.set()
 
@@ -365,15 +378,102 @@ class Room:
             self._idle.set()
 
     async def _commit(self, batch: list[Pending]) -> None:
+        batch = await self._within_limit(batch)
+        if not batch:
+            return
         updates = [p.update for p in batch]
         first = await db.append(self.id, updates, [p.author_id for p in batch])
         self.since_compaction += len(batch)
         applied = self._apply_all(updates)
+        growth = sum(p.growth for p in batch)
+        self._grown(growth)
         self.tracker.add(first, first + len(batch) - 1)
-        await self._relay(applied, first_seq=first, stored=updates)
+        await self._relay(applied, first_seq=first, stored=updates, growth=growth)
         if self.since_compaction >= settings.COLLAB_COMPACT_EVERY:
             self.since_compaction = 0
             asyncio.create_task(self._compact())
+
+    async def _within_limit(self, batch: list[Pending]) -> list[Pending]:
+        """The batch without the updates that would make the document larger than
+        COLLAB_MAX_DOCUMENT_BYTES; their connections are closed with 4507.
+
+        `self.size` is an upper bound of what the whole document's sync step 2
+        weighs: measured at the first write after the room opened (or caught up
+        from the log), plus the most each update applied since can add
+        (`check_update`). So a keystroke costs an addition. Only updates that
+        would take the bound past the limit are looked at closely: the document
+        is measured as it is (once per batch), then, if that is not enough,
+        with them applied to a copy, all at once (clients that reconnect to a
+        full document send what it holds already: one copy for all of them),
+        and only if that passes the limit one by one. A deletion may make the
+        document smaller, so one that makes room is accepted at the limit. A
+        refused connection's later updates in the batch are dropped with it:
+        they may build on the refused one.
+        """
+        accepted: list[Pending] = []
+        undecided: list[Pending] = []  # the bound says they may pass the limit
+        refused: dict[Member, tuple[int, int]] = {}  # (the update's bytes, what the document would have weighed)
+        measured = self.size is None
+        size = self._measure() if measured else self.size
+        for pending in batch:
+            if undecided and any(p.member is pending.member for p in undecided):
+                undecided.append(pending)  # after its own earlier update
+                continue
+            if size + pending.growth > self._max_document and not measured:
+                size, measured = self._measure() + sum(p.growth for p in accepted), True
+            if size + pending.growth <= self._max_document:
+                size += pending.growth
+                accepted.append(pending)
+            else:
+                undecided.append(pending)
+        if undecided:
+            applied = [p.update for p in accepted]
+            if self._measure(applied + [p.update for p in undecided]) <= self._max_document:
+                return accepted + undecided
+            for pending in undecided:
+                if pending.member in refused:
+                    continue
+                await asyncio.sleep(0)  # each copy takes milliseconds: let other rooms' frames through
+                would_be = self._measure(applied + [pending.update])
+                if would_be <= self._max_document:
+                    accepted.append(pending)
+                    applied.append(pending.update)
+                else:
+                    refused[pending.member] = (len(pending.update), would_be)
+        for member, (update_bytes, would_be) in refused.items():
+            logger.warning(
+                "room %s: refusing an update of %d bytes: the document would weigh %d bytes, over "
+                "COLLAB_MAX_DOCUMENT_BYTES (%d); closing its connection with %d",
+                self.id,
+                update_bytes,
+                would_be,
+                self._max_document,
+                CloseCode.DOCUMENT_TOO_LARGE,
+            )
+            exc = DocumentTooLarge(f"the document would pass {self._max_document} bytes")
+            await self.close_member(member, exc.code, str(exc))
+        return accepted
+
+    def _grown(self, growth: int | None) -> None:
+        """Updates that can add up to `growth` bytes (None: unknown) were applied."""
+        if growth is None:
+            self.size = None
+        elif self.size is not None:
+            self.size += growth
+
+    def _measure(self, updates: list[bytes] = ()) -> int:
+        """Exactly what the whole document's sync step 2 weighs, or would with `updates` applied."""
+        if not updates:
+            whole = self._whole_doc_step2
+            self.size = len(whole) if whole is not None else len(sync_step2(self.doc.get_update()))
+            return self.size
+        doc, _ = new_doc()
+        for update in [self.doc.get_update(), *updates]:
+            try:
+                apply_update(doc, update)
+            except RejectedUpdate:
+                pass  # it would not apply to the room's Doc either
+        return len(sync_step2(doc.get_update()))
 
     def _apply_all(self, updates: list[bytes], *, stored: bool = False) -> list[bytes]:
         """Apply updates to the Doc; return those that applied, to be relayed.
@@ -400,9 +500,12 @@ class Room:
             applied.append(update)
         return applied
 
-    async def _relay(self, updates: list[bytes], *, first_seq: int | None = None, stored: list[bytes] = ()) -> None:
+    async def _relay(
+        self, updates: list[bytes], *, first_seq: int | None = None, stored: list[bytes] = (), growth: int = 0
+    ) -> None:
         """Send `updates` to every local member; with `first_seq`, tell the other workers
-        about the log entries `stored` from there on."""
+        about the log entries `stored` from there on (and the most they can add to the
+        document's encoded size: `growth`)."""
         if first_seq is not None and self._publishing():
             # Every stored entry, also one that did not apply here: the other workers
             # count these entries as applied.
@@ -412,15 +515,41 @@ class Room:
                 "first_seq": first_seq,
                 "updates": list(stored),
                 "count": len(stored),
+                "growth": growth,
             }
             await self._group_send(event)
             # Let the publisher send it before the local sends: those take a
             # while in a large room, and the other workers' clients wait meanwhile.
             await asyncio.sleep(0)
-        if updates:
-            # One frame for the whole batch, encoded once: under load a group commit
-            # holds several clients' updates, and every frame costs each recipient.
-            await self._send_all(sync_update(updates[0] if len(updates) == 1 else merge_updates(*updates)))
+        for frame in self._update_frames(updates):
+            await self._send_all(frame)
+
+    def _update_frames(self, updates: list[bytes]) -> list[bytes]:
+        """Update messages carrying `updates`, each within COLLAB_MAX_MESSAGE_BYTES.
+
+        One frame for the whole batch, encoded once, when it fits: under load a
+        group commit holds several clients' updates, and every frame costs each
+        recipient. A batch that does not fit is merged in runs that do, in order.
+        A single update larger than that is sent alone, as stored: a client sent
+        it within the limit, or it is a snapshot a catch-up read, which the
+        document limit bounds.
+        """
+        runs: list[list[bytes]] = []
+        space = 0  # left in the last run
+        for update in updates:
+            if not runs or len(update) > space:
+                runs.append([])
+                space = self._max_message - UPDATE_HEADER_BYTES
+            runs[-1].append(update)
+            space -= len(update)
+        frames = []
+        for run in runs:
+            frame = sync_update(run[0] if len(run) == 1 else merge_updates(*run))
+            if len(frame) > self._max_message and len(run) > 1:
+                frames += [sync_update(update) for update in run]  # merging made it larger: unmerged
+            else:
+                frames.append(frame)
+        return frames
 
     @property
     def peers(self):
@@ -486,12 +615,17 @@ class Room:
                 peer.heard_at = time.monotonic()
         if kind == "doc.updates":
             applied = self._apply_all(event["updates"])
+            self._grown(event.get("growth"))
             self.tracker.add(event["first_seq"], event["first_seq"] + event["count"] - 1)
             await self._relay(applied)
         elif kind == "doc.awareness":
             entries = decode_awareness(event["update"])
             self.awareness.apply(entries)
-            await self._send_all(awareness_frame(event["update"]))
+            if len(event["update"]) + AWARENESS_HEADER_BYTES <= self._max_message:
+                await self._send_all(awareness_frame(event["update"]))
+            else:  # every state of that worker's connections, answering our announcement
+                for frame in awareness_frames(entries, self._max_message):
+                    await self._send_all(frame)
         elif kind == "doc.here":
             if event.get("seq", 0) > self.tracker.seq:
                 await self.catch_up()  # committed there while no one here listened
@@ -611,6 +745,7 @@ class Room:
             if state.seq > since:
                 logger.info("room %s: caught up from the log, entries %d..%d", self.id, since + 1, state.seq)
                 applied = self._apply_all(state.all_updates(), stored=True)
+                self.size = None  # measured again when next needed
                 self.tracker.add(since + 1, state.seq)
                 # Entries relayed to us after the lost one wait, in the Doc and in
                 # each client, for what they depend on: the log's entries release them.
@@ -639,6 +774,10 @@ class Room:
         if self._publishing():
             event: AwarenessEvent = {"type": "doc.awareness", "origin": self.channel, "update": update}
             await self._group_send(event)
+
+    async def _send_awareness(self, member: Member, entries: list[AwarenessEntry]) -> None:
+        for frame in awareness_frames(entries, self._max_message):
+            await self._send(member, frame)
 
     async def _send_all(self, frame: bytes) -> None:
         for member in list(self.members.values()):

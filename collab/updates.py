@@ -94,25 +94,33 @@ class _Reader:
             raise RejectedUpdate(f"unknown value type {kind}")
 
 
-def check_update_structure(update: bytes) -> None:
-    """Raise RejectedUpdate unless `update` is a well-formed V1 update with plausible counts."""
+def check_update_structure(update: bytes) -> int:
+    """Raise RejectedUpdate unless `update` is a well-formed V1 update with plausible counts.
+
+    Returns how many structs and deletions (ranges of the delete set) it holds.
+    """
     reader = _Reader(update)
+    pieces = 0
     try:
         for _ in range(reader.count("client", 3)):
             structs = reader.count("struct")
+            pieces += structs
             reader.uint()  # client
             reader.clock()  # first clock
             for _ in range(structs):
                 _struct(reader)
         for _ in range(reader.count("delete set client", 2)):
             reader.uint()
-            for _ in range(reader.count("deletion", 2)):
+            deletions = reader.count("deletion", 2)
+            pieces += deletions
+            for _ in range(deletions):
                 reader.clock()
                 reader.clock()
     except MalformedMessage as exc:
         raise RejectedUpdate(f"malformed update: {exc}") from None
     if reader.remaining():
         raise RejectedUpdate(f"{reader.remaining()} trailing bytes after the update")
+    return pieces
 
 
 def _struct(reader: _Reader) -> None:

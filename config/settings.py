@@ -275,6 +275,20 @@ CONTENT_SECURITY_POLICY = {
 # Documents and the WebSocket.
 # Largest WebSocket message accepted (bytes); daphne must be started with the same cap.
 COLLAB_MAX_MESSAGE_BYTES = envint("COLLAB_MAX_MESSAGE_BYTES", 5 * 1024 * 1024)
+# daphne's cap on a WebSocket message, received or sent (derived, not read from the
+# environment): `manage.py serve` sets it 1 MiB above COLLAB_MAX_MESSAGE_BYTES, so
+# that an oversize message reaches the application and is refused with 4413
+# instead of a bare TCP drop. A message sent above it drops its connection.
+DAPHNE_MAX_MESSAGE_BYTES = COLLAB_MAX_MESSAGE_BYTES + 1024 * 1024
+# Largest a document may become, measured as what a new client is sent: the sync
+# step 2 of the whole document. An update that would pass it is refused with 4507.
+COLLAB_MAX_DOCUMENT_BYTES = envint("COLLAB_MAX_DOCUMENT_BYTES", 4 * 1024 * 1024)
+if not 0 < COLLAB_MAX_DOCUMENT_BYTES <= DAPHNE_MAX_MESSAGE_BYTES:
+    raise ImproperlyConfigured(
+        f"COLLAB_MAX_DOCUMENT_BYTES ({COLLAB_MAX_DOCUMENT_BYTES}) must be positive and at most "
+        f"COLLAB_MAX_MESSAGE_BYTES + 1 MiB ({DAPHNE_MAX_MESSAGE_BYTES}), the largest message daphne may send: "
+        "a larger document could not be sent to anyone who opens it."
+    )
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {

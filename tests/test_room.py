@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -677,3 +678,35 @@ def test_known_accounts_are_what_the_ticker_read_lately(settings):
     assert registry.known_accounts() == {7: "olivia"}
     registry._accounts_read_at -= 2 * settings.COLLAB_RESYNC_INTERVAL + 0.1  # the ticker stopped reading
     assert registry.known_accounts() == {}
+
+
+def rights_messages(conn: FakeConnection) -> list[dict]:
+    return [
+        json.loads(protocol.read_var_string(m.payload, 1)[0])
+        for f in conn.frames
+        for m in protocol.decode_frame(f, from_server=True)
+        if m.type == protocol.MessageType.AUTH
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_joining_a_locked_document_says_it_is_locked(shared_document, owner, editor, viewer, moderator):
+    from collab import moderation
+
+    await database_sync_to_async(moderation.document_lock)(document=shared_document, actor=moderator)
+    registry = RoomRegistry()
+    joiners = [FakeConnection(owner.pk), FakeConnection(editor.pk, Role.EDITOR), FakeConnection(viewer.pk, Role.VIEWER)]
+    for conn in joiners:
+        room = await registry.join(shared_document.id, conn, conn.seat)
+    assert [rights_messages(conn) for conn in joiners] == [
+        [{"role": role, "canWrite": False, "reason": "locked"}] for role in ("owner", "editor", "viewer")
+    ]
+    await database_sync_to_async(moderation.document_unlock)(document=shared_document, actor=moderator)
+    await room.reload_rights()
+    assert [rights_messages(conn)[-1] for conn in joiners] == [
+        {"role": "owner", "canWrite": True, "reason": ""},
+        {"role": "editor", "canWrite": True, "reason": ""},
+        {"role": "viewer", "canWrite": False, "reason": ""},
+    ]
+    for conn in joiners:
+        await registry.leave(room, conn)

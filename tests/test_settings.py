@@ -129,3 +129,18 @@ def test_postgresql_connections_notice_a_lost_server():
 def test_a_malformed_boolean_is_refused():
     result = load_settings(DEBUG="maybe")
     assert result.returncode != 0 and "DEBUG must be a boolean" in result.stderr
+
+
+def test_a_document_limit_daphne_could_not_send_is_refused_at_start_up():
+    fits = load_settings(
+        "print(s.COLLAB_MAX_DOCUMENT_BYTES, s.DAPHNE_MAX_MESSAGE_BYTES)",
+        SECRET_KEY="x",
+        COLLAB_MAX_MESSAGE_BYTES="1048576",
+        COLLAB_MAX_DOCUMENT_BYTES="2097152",
+    )
+    assert fits.returncode == 0, fits.stderr
+    assert fits.stdout.split() == ["2097152", "2097152"]
+    too_large = load_settings(SECRET_KEY="x", COLLAB_MAX_MESSAGE_BYTES="1048576", COLLAB_MAX_DOCUMENT_BYTES="2097153")
+    assert too_large.returncode != 0
+    assert "COLLAB_MAX_DOCUMENT_BYTES (2097153) must be positive and at most" in too_large.stderr
+    assert "the largest message daphne may send" in too_large.stderr

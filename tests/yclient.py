@@ -23,6 +23,8 @@ from collab.protocol import MessageType, SyncStep
 class WebsocketTransport:
     """A real WebSocket connection (the `websockets` library)."""
 
+    max_size: int | None = None  # the largest message it reads (a larger one closes it with 1009); None: any
+
     def __init__(self, url: str, *, cookie: str | None = None, origin: str = "http://127.0.0.1"):
         self.url, self.origin = url, origin
         self.headers = {"Cookie": cookie} if cookie else {}
@@ -33,7 +35,7 @@ class WebsocketTransport:
             self.url,
             additional_headers=self.headers,
             origin=self.origin,
-            max_size=None,
+            max_size=self.max_size,
             open_timeout=timeout,
             ping_interval=None,
         )

@@ -1,8 +1,9 @@
 """Start daphne with the WebSocket limits taken from the settings.
 
-daphne caps WebSocket messages at 1 MiB unless told otherwise; its cap is set a
-little above COLLAB_MAX_MESSAGE_BYTES so that an oversize message reaches the
-application and is refused with close code 4413 instead of a bare TCP drop.
+daphne caps WebSocket messages at 1 MiB unless told otherwise; its cap is set to
+DAPHNE_MAX_MESSAGE_BYTES, a little above COLLAB_MAX_MESSAGE_BYTES, so that an
+oversize message reaches the application and is refused with close code 4413
+instead of a bare TCP drop.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from collab.sockets import EXTENSION, FrameWriter
 
 logger = logging.getLogger(__name__)
 
-DAPHNE_HEADROOM = 1024 * 1024
-
 
 class Command(BaseCommand):
     help = "Serve collab with daphne (HTTP and WebSockets)."
@@ -38,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-For from a proxy")
 
     def handle(self, *args, host, port, fd, proxy_headers, **options):
-        cap = str(settings.COLLAB_MAX_MESSAGE_BYTES + DAPHNE_HEADROOM)
+        cap = str(settings.DAPHNE_MAX_MESSAGE_BYTES)
         argv = ["--websocket-max-message-size", cap, "--websocket-max-frame-size", cap]
         argv += ["--fd", str(fd)] if fd is not None else ["-b", host, "-p", str(port)]
         if proxy_headers:
