@@ -36,8 +36,13 @@ class Principal:
 
     @property
     def key(self) -> str:
-        """Identifies the person for per-user limits: the account, else the session."""
-        return f"user:{self.user_id}" if self.user_id else f"session:{self.session_key}"
+        """Identifies the person for per-user limits: the account, else the session,
+        else (a client with no cookie, on `?share=`) the share link."""
+        if self.user_id:
+            return f"user:{self.user_id}"
+        if self.session_key:
+            return f"session:{self.session_key}"
+        return f"link:{min(self.link_tokens)}" if self.link_tokens else "anonymous"
 
 
 @dataclass

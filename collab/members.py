@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from django.conf import settings
@@ -79,6 +79,9 @@ def seat_for(*, user, session, document_id, rights, extra_tokens=()) -> Seat | N
     from .identity import identity_for
 
     principal = principal_for(user=user, session=session, document_id=document_id, extra_tokens=extra_tokens)
+    # Only the document's links count: a client with no cookie is counted per link
+    # (Principal.key), and made-up tokens must not give it a count of its own.
+    principal = replace(principal, link_tokens=tuple(t for t in principal.link_tokens if t in rights.links))
     role = rights.role_of(principal)
     if role is None:
         return None

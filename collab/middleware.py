@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddleware, get_user
+from channels.security.websocket import AllowedHostsOriginValidator
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model, load_backend
@@ -77,3 +79,29 @@ class ConcurrentAuthMiddleware(AuthMiddleware):
 def auth_middleware_stack(inner):
     """channels' AuthMiddlewareStack, with ConcurrentAuthMiddleware."""
     return CookieMiddleware(SessionMiddleware(ConcurrentAuthMiddleware(inner)))
+
+
+class OriginValidator:
+    """channels' AllowedHostsOriginValidator, except for a share-link client.
+
+    The `Origin` check keeps other sites' pages from opening sockets with a
+    visitor's cookies; browsers send `Origin` on every WebSocket handshake. A
+    handshake with neither `Origin` nor any cookie, naming a share token
+    (`?share=`), is a non-browser client: only that token can let it in (the
+    consumer decides), which its holder may use from anywhere anyway. A missing
+    `Origin` with a cookie, and a foreign or `null` one, are refused (HTTP 403).
+    """
+
+    def __init__(self, application):
+        self.application = application
+        self.checked = AllowedHostsOriginValidator(application)
+
+    async def __call__(self, scope, receive, send):
+        app = self.application if share_client_without_origin(scope) else self.checked
+        return await app(scope, receive, send)
+
+
+def share_client_without_origin(scope) -> bool:
+    if any(name in (b"origin", b"cookie") for name, _ in scope.get("headers", ())):
+        return False
+    return bool(parse_qs(scope.get("query_string", b"").decode("latin-1")).get("share"))

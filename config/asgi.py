@@ -8,14 +8,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from collab.middleware import auth_middleware_stack  # noqa: E402
+from collab.middleware import OriginValidator, auth_middleware_stack  # noqa: E402
 from collab.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(auth_middleware_stack(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginValidator(auth_middleware_stack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -25,7 +25,7 @@ class WebsocketTransport:
 
     max_size: int | None = None  # the largest message it reads (a larger one closes it with 1009); None: any
 
-    def __init__(self, url: str, *, cookie: str | None = None, origin: str = "http://127.0.0.1"):
+    def __init__(self, url: str, *, cookie: str | None = None, origin: str | None = "http://127.0.0.1"):
         self.url, self.origin = url, origin
         self.headers = {"Cookie": cookie} if cookie else {}
         self.ws = None
@@ -114,7 +114,7 @@ class YClient:
         self._subscription = self.doc.observe(self._local_change)
 
     @classmethod
-    def websocket(cls, url: str, *, cookie: str | None = None, origin: str = "http://127.0.0.1", name="client"):
+    def websocket(cls, url: str, *, cookie: str | None = None, origin: str | None = "http://127.0.0.1", name="client"):
         return cls(WebsocketTransport(url, cookie=cookie, origin=origin), name=name)
 
     async def connect(self, *, sync: bool = True, timeout: float = 10) -> YClient:
