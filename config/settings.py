@@ -331,6 +331,12 @@ COLLAB_RATE_MESSAGES = envint("COLLAB_RATE_MESSAGES", 100)  # messages a second 
 COLLAB_RATE_BYTES = envint("COLLAB_RATE_BYTES", 1024 * 1024)  # bytes a second per connection (+ one max message)
 COLLAB_MAX_CONNECTIONS_PER_USER = envint("COLLAB_MAX_CONNECTIONS_PER_USER", 100)  # per worker
 COLLAB_MAX_CONNECTIONS_PER_DOCUMENT = envint("COLLAB_MAX_CONNECTIONS_PER_DOCUMENT", 1000)  # per worker
+# Dead connections (a browser whose network went away says no goodbye): daphne pings
+# a connection silent for over COLLAB_PING_INTERVAL s (it looks every 2 s) and drops
+# it when the answer takes over COLLAB_PING_TIMEOUT s, unless it is still reading what
+# was sent before the ping. A vanished person leaves the presence bar within 3 + 2 + 5 s.
+COLLAB_PING_INTERVAL = envint("COLLAB_PING_INTERVAL", 3)
+COLLAB_PING_TIMEOUT = envint("COLLAB_PING_TIMEOUT", 5)
 # The name moderators see for this worker in "who is connected now"; empty: the
 # host name and the port `manage.py serve` listens on (collab.presence).
 COLLAB_WORKER_NAME = os.environ.get("COLLAB_WORKER_NAME", "").strip()

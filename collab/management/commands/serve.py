@@ -4,16 +4,22 @@ daphne caps WebSocket messages at 1 MiB unless told otherwise; its cap is set to
 DAPHNE_MAX_MESSAGE_BYTES, a little above COLLAB_MAX_MESSAGE_BYTES, so that an
 oversize message reaches the application and is refused with close code 4413
 instead of a bare TCP drop.
+
+Its keep-alive pings are set from COLLAB_PING_INTERVAL and COLLAB_PING_TIMEOUT,
+to find dead connections within seconds rather than its default 20 + 30.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import gc
 import logging
 import os
 import signal
 import socket
+import struct
+import termios
 from functools import partial
 
 from daphne.cli import CommandLineInterface
@@ -39,6 +45,8 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, fd, proxy_headers, **options):
         cap = str(settings.DAPHNE_MAX_MESSAGE_BYTES)
         argv = ["--websocket-max-message-size", cap, "--websocket-max-frame-size", cap]
+        argv += ["--ping-interval", str(settings.COLLAB_PING_INTERVAL)]
+        argv += ["--ping-timeout", str(settings.COLLAB_PING_TIMEOUT)]
         argv += ["--fd", str(fd)] if fd is not None else ["-b", host, "-p", str(port)]
         if proxy_headers:
             argv.append("--proxy-headers")
@@ -47,6 +55,7 @@ class Command(BaseCommand):
         from twisted.internet import reactor  # daphne.cli has installed the asyncio reactor
 
         disable_nagle()
+        spare_clients_still_reading()
         defer_autobahn_debug_formatting()
         unmask_short_frames_in_python()
         reactor.callWhenRunning(tune_garbage_collection)
@@ -129,6 +138,60 @@ def disable_nagle() -> None:
         return protocol
 
     HTTPFactory.buildProtocol = build_protocol
+
+
+def spare_clients_still_reading() -> None:
+    """Drop a connection whose ping goes unanswered only if the client reads nothing.
+
+    The answer to a ping comes after the client has read all that was sent before
+    it: one joining a large document on a slow link can take longer than
+    COLLAB_PING_TIMEOUT to answer, alive and reading all the while. At the timeout,
+    a connection that has had more of its bytes acknowledged since the ping (its
+    peer's TCP is still taking them) gets another timeout; one that has not, a
+    client whose network went away, is dropped as daphne would. What a stuck client
+    can make the server wait is bounded by its receive buffer and
+    COLLAB_MAX_BACKLOG_BYTES.
+
+    One ping at a time: daphne pings again after COLLAB_PING_INTERVAL whether or
+    not the last one was answered, and autobahn then forgets the first one's
+    timeout without cancelling it, so a late answer could not save the connection.
+    """
+    from daphne.ws_protocol import WebSocketProtocol
+
+    send_ping, timed_out = WebSocketProtocol._sendAutoPing, WebSocketProtocol.onAutoPingTimeout
+    if getattr(timed_out, "spares_readers", False):
+        return
+
+    def _sendAutoPing(self):
+        if self.autoPingTimeoutCall is not None:
+            return  # the ping sent before is still waiting for its answer
+        send_ping(self)
+        self.unacked_at_ping = unacked_bytes(self.transport)
+
+    def onAutoPingTimeout(self):
+        unacked = unacked_bytes(self.transport)
+        if 0 < unacked < getattr(self, "unacked_at_ping", 0):
+            self.unacked_at_ping = unacked
+            self.autoPingTimeoutCall = self.factory._batched_timer.call_later(
+                self.autoPingTimeout, self.onAutoPingTimeout
+            )
+            return
+        timed_out(self)
+
+    onAutoPingTimeout.spares_readers = True
+    WebSocketProtocol._sendAutoPing = _sendAutoPing
+    WebSocketProtocol.onAutoPingTimeout = onAutoPingTimeout
+
+
+def unacked_bytes(transport) -> int:
+    """Bytes written to a connection that its peer has not acknowledged: those
+    Twisted still holds, and those in the socket's send queue (Linux: TIOCOUTQ)."""
+    try:
+        held = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        queued = fcntl.ioctl(transport.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (AttributeError, OSError, ValueError):
+        return 0
+    return held + struct.unpack("i", queued)[0]
 
 
 class FormatLater:
