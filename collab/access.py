@@ -163,16 +163,16 @@ class WatchState:
     live_sessions: set[str]
     user_hashes: dict[int, tuple[str, bool]]  # id -> (session auth hash, is_active)
     accounts: dict = field(default_factory=dict)  # id -> the user, the whole row as read
+    titles: dict[str, str] = field(default_factory=dict)  # id -> title
 
 
 def watch_state(document_ids, session_keys, user_ids) -> WatchState:
-    """One look at what open connections depend on: log positions, rights, sessions, accounts."""
-    documents = {
-        str(pk): (seq, version)
-        for pk, seq, version in Document.objects.filter(pk__in=list(document_ids)).values_list(
-            "pk", "last_seq", "rights_version"
-        )
-    }
+    """One look at what open connections depend on: log positions, rights, titles, sessions, accounts."""
+    documents, titles = {}, {}
+    rows = Document.objects.filter(pk__in=list(document_ids)).values_list("pk", "last_seq", "rights_version", "title")
+    for pk, seq, version, title in rows:  # one query, however many documents
+        documents[str(pk)] = (seq, version)
+        titles[str(pk)] = title
     live = set()
     if session_keys:
         live = set(
@@ -188,4 +188,4 @@ def watch_state(document_ids, session_keys, user_ids) -> WatchState:
         for user in get_user_model()._default_manager.filter(pk__in=list(user_ids)).select_related("profile"):
             hashes[user.pk] = (user.get_session_auth_hash(), user.is_active)
             accounts[user.pk] = user
-    return WatchState(documents, live, hashes, accounts)
+    return WatchState(documents, live, hashes, accounts, titles)

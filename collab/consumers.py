@@ -44,7 +44,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
-        tokens = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("share", [])
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        tokens = query.get("share", [])
         rights = await get_registry().current_rights(document_id)  # no queries when the room is open here
         seat = None
         if rights is not None:  # the document exists
@@ -56,6 +57,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 document_id=document_id,
                 extra_tokens=tokens,
                 rights=rights,
+                extensions=query.get("ext") == ["1"],
             )
         if seat is None:
             await self.close()  # before accept: the handshake is refused with HTTP 403

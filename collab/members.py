@@ -39,6 +39,7 @@ class Seat:
     session_hash: str = ""  # the account's session auth hash at connect: a password change alters it
     epoch: int = 0  # the document's connection epoch at connect
     rights_version: int = 0  # the version of the rights the role was decided on
+    extensions: bool = False  # asked for collab's extension messages (`?ext=1`; collab.protocol)
 
 
 @dataclass(eq=False)
@@ -67,7 +68,7 @@ class Member:
         return self.seat.principal
 
 
-def seat_for(*, user, session, document_id, rights, extra_tokens=()) -> Seat | None:
+def seat_for(*, user, session, document_id, rights, extra_tokens=(), extensions=False) -> Seat | None:
     """The seat of whoever opens a socket to the document, or None if they may not.
 
     `rights`: the document's, from `RoomRegistry.current_rights` (the room re-checks
@@ -88,4 +89,12 @@ def seat_for(*, user, session, document_id, rights, extra_tokens=()) -> Seat | N
     guest_name = session.get(SESSION_GUEST_NAME, "") if session is not None else ""
     identity = identity_for(user=user, guest_name=guest_name, key=principal.key)
     session_hash = session.get(HASH_SESSION_KEY, "") if session is not None and principal.user_id else ""
-    return Seat(principal, role, identity, session_hash=session_hash, epoch=rights.epoch, rights_version=rights.version)
+    return Seat(
+        principal,
+        role,
+        identity,
+        session_hash=session_hash,
+        epoch=rights.epoch,
+        rights_version=rights.version,
+        extensions=extensions,
+    )

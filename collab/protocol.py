@@ -5,7 +5,11 @@ Pure functions over bytes, no Django. A frame is ``varuint(type) + body``:
 - ``0`` sync: ``varuint(step) + varUint8Array(payload)`` with step 0 (state
   vector), 1 (update answering a step 1) or 2 (incremental update);
 - ``1`` awareness: ``varUint8Array(awareness update)``;
-- ``3`` query awareness: no body.
+- ``3`` query awareness: no body;
+- ``100`` extension (collab's own, server to page only): ``varString(JSON object)``
+  whose ``"type"`` says what it is. Only connections that asked for them at the
+  handshake (``?ext=1``) get these: a stock client logs an error for a type it
+  does not know.
 
 We send exactly one message per frame (the stable browser client reads only the
 first); we accept several in one frame, as newer clients may send them.
@@ -27,6 +31,7 @@ class MessageType(IntEnum):
     AWARENESS = 1
     AUTH = 2
     QUERY_AWARENESS = 3
+    EXTENSION = 100  # far from y-protocols' own numbers, which may grow
 
 
 class SyncStep(IntEnum):
@@ -109,8 +114,9 @@ def read_var_string(data: bytes | memoryview, pos: int) -> tuple[str, int]:
 def decode_frame(frame: bytes, *, from_server: bool = False) -> list[Message]:
     """Every message in a frame; MalformedMessage on anything we do not understand.
 
-    Clients never send auth messages (type 2); a client reading the server's
-    frames passes `from_server=True` to accept them (their payload is the rest).
+    Clients never send auth (type 2) or extension (100) messages; a client reading
+    the server's frames passes `from_server=True` to accept them (an auth message's
+    payload is the rest of the frame, an extension's its JSON text).
     """
     if not frame:
         raise MalformedMessage("empty frame")
@@ -133,6 +139,9 @@ def decode_frame(frame: bytes, *, from_server: bool = False) -> list[Message]:
         elif kind == MessageType.AUTH and from_server:
             messages.append(Message(MessageType.AUTH, None, bytes(view[pos:])))
             pos = len(view)
+        elif kind == MessageType.EXTENSION and from_server:
+            payload, pos = read_var_bytes(view, pos)
+            messages.append(Message(MessageType.EXTENSION, None, payload))
         else:
             raise MalformedMessage(f"unknown message type {kind}")
     return messages
@@ -164,6 +173,12 @@ def rights_frame(role: str, can_write: bool, reason: str = "") -> bytes:
     """
     body = json.dumps({"role": role, "canWrite": can_write, "reason": reason}, separators=(",", ":"))
     return b"\x02\x00" + write_var_string(body)
+
+
+def extension_frame(message: dict) -> bytes:
+    """One of collab's own messages: type 100 and a JSON object with a "type" field,
+    e.g. {"type": "title", "title": "Plans"}. For connections that asked (`?ext=1`)."""
+    return bytes([MessageType.EXTENSION]) + write_var_string(json.dumps(message, separators=(",", ":")))
 
 
 # -- awareness updates --------------------------------------------------------

@@ -58,6 +58,7 @@ class RoomRegistry:
         self._count(seat.principal, 1)
         # No await between getting the room and joining it: it cannot close meanwhile.
         member = await room.join(conn, seat)
+        await room.tell_title([member])  # it may have changed since the page was made
         self._newcomers.append((room, member))
         self._presence_dirty.add(room.id)
         return room
@@ -172,6 +173,8 @@ class RoomRegistry:
                     continue
                 try:
                     await room.tick(state.documents.get(room.id), rejoin=count % REJOIN_EVERY_TICKS == 0)
+                    if room.id in state.titles and not room.closed:
+                        await room.retitle(state.titles[room.id])
                     for member in list(room.members.values()) if suspect else ():
                         code = session_problem(member, state, sessions, users)
                         if code:

@@ -85,6 +85,7 @@ from .protocol import (
     decode_awareness,
     decode_frame,
     encode_awareness,
+    extension_frame,
     rights_frame,
     sync_step1,
     sync_step2,
@@ -169,6 +170,7 @@ class Room:
         self._inbox: Inbox | None = None  # where the other workers' rooms send to this one
         self._last_ticket = 0  # of this room's latest event in it
         self.closed = False
+        self.title: str | None = None  # as the ticker last read it
         # Read once: Django's settings object costs a lookup through LazyObject per
         # attribute, and these are read for every frame sent.
         self._max_backlog = settings.COLLAB_MAX_BACKLOG_BYTES
@@ -643,6 +645,24 @@ class Room:
                     "update": encode_awareness(local),
                 }
                 await self._group_send(event)
+
+    # -- extension messages (collab.protocol), to the pages that asked ---------
+
+    async def send_extension(self, message: dict, members: list[Member] | None = None) -> None:
+        frame = extension_frame(message)
+        for member in list(self.members.values()) if members is None else members:
+            if member.seat.extensions:
+                await self._send(member, frame)
+
+    async def retitle(self, title: str) -> None:
+        """The title as the ticker read it: the pages are told when it changed."""
+        if title != self.title:
+            self.title = title
+            await self.tell_title()
+
+    async def tell_title(self, members: list[Member] | None = None) -> None:
+        if self.title is not None:
+            await self.send_extension({"type": "title", "title": self.title}, members)
 
     # -- rights ---------------------------------------------------------------
 

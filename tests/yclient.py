@@ -106,6 +106,8 @@ class YClient:
         self.awareness: dict[int, tuple[int, str]] = {}
         self.received_updates = 0
         self.rights: dict | None = None  # the last rights message from the server
+        self.extensions: list[dict] = []  # collab's extension messages received (with `?ext=1`)
+        self.message_types: set[int] = set()  # every message type received
         self.on_update = None  # callback(update bytes), for benchmarks
         self._remote = False
         self._open = False
@@ -191,6 +193,7 @@ class YClient:
             self.closed.set()
 
     async def _handle(self, message: protocol.Message) -> None:
+        self.message_types.add(message.type)
         if message.type == MessageType.SYNC:
             if message.step == SyncStep.STEP1:
                 await self.send(protocol.sync_step2(self.doc.get_update(message.payload)))
@@ -205,6 +208,8 @@ class YClient:
         elif message.type == MessageType.AUTH:
             reason, _ = protocol.read_var_string(message.payload, 1)
             self.rights = json.loads(reason)
+        elif message.type == MessageType.EXTENSION:
+            self.extensions.append(json.loads(message.payload))
         elif message.type == MessageType.AWARENESS:
             for entry in protocol.decode_awareness(message.payload):
                 known = self.awareness.get(entry.client_id)

@@ -15,7 +15,7 @@ import { SizeLimits, wayOut } from "./limits.js";
 import { Rights } from "./rights.js";
 import { announceToNewcomers, sendOwnAwareness, trackPresence } from "./presence.js";
 import { setupPreview } from "./preview.js";
-import { setupRename, showTitle } from "./title.js";
+import { followTitle, setupRename, showTitle } from "./title.js";
 
 const IDB_WAIT_MS = 1500; // how long local edits may take to load before we connect anyway
 
@@ -38,6 +38,7 @@ function start(app) {
   });
   const awareness = provider.awareness;
   sendOwnAwareness(provider);
+  followTitle(provider); // asks for extension messages (?ext=1) before the first connect
   awareness.setLocalStateField("user", user);
 
   // -- rights and the editor ----------------------------------------------------

@@ -1,5 +1,7 @@
-// The document's title: on the page and in the tab. The owner's rename form is
-// sent in the background, so renaming does not reload the editor.
+// The document's title: on the page and in the tab, changed live when the owner
+// renames it (the server's "title" extension message). The owner's rename form
+// is sent in the background, so renaming does not reload the editor.
+import { onExtension } from "./extensions.js";
 
 const SUFFIX = " · collab";
 
@@ -7,8 +9,10 @@ export function showTitle(title) {
   document.title = `${title}${SUFFIX}`;
   const app = document.getElementById("editor-app");
   if (app) app.dataset.title = title;
-  const heading = document.getElementById("doc-heading");
-  if (heading) heading.textContent = title;
+  for (const id of ["doc-heading", "doc-title-static"]) {
+    const element = document.getElementById(id);
+    if (element) element.textContent = title;
+  }
   const input = document.getElementById("doc-title");
   if (input && document.activeElement !== input) input.value = title;
   if (input) input.defaultValue = title;
@@ -18,6 +22,13 @@ async function formError(response) {
   const page = new DOMParser().parseFromString(await response.text(), "text/html");
   const error = page.querySelector(".field-errors, .form-errors");
   return error ? error.textContent.trim() : "Could not rename";
+}
+
+/** Show the title the server says, on every connection (renamed here, in another tab, by the owner). */
+export function followTitle(provider) {
+  onExtension(provider, "title", ({ title }) => {
+    if (typeof title === "string") showTitle(title);
+  });
 }
 
 export function setupRename() {
