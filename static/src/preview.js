@@ -4,6 +4,8 @@ import { marked } from "marked";
 import DOMPurify from "dompurify";
 
 const STORAGE_KEY = "collab.preview";
+const THROTTLE_MS = 120; // while typing, a quick render runs at most this often
+const QUICK_MS = 30; // a render this fast may run while someone types
 
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   // Links open in a new tab, without giving it a handle on this page.
@@ -33,18 +35,36 @@ export function setupPreview({ ytext, app, pane, output, toggle }) {
   let shown = false;
   let timer = null;
   let rendered = null;
+  let cost = 0; // ms the last render took
+  let pendingSince = null; // when the text first changed after the last render
 
   const render = () => {
+    clearTimeout(timer);
     timer = null;
+    pendingSince = null;
     if (!shown) return;
     const text = ytext.toString();
     if (text === rendered) return;
+    const started = performance.now();
     rendered = text;
     output.innerHTML = renderMarkdown(text);
     output.classList.toggle("is-empty", text.trim() === "");
+    cost = performance.now() - started;
   };
+  // A render blocks the page, keystrokes included: a slow one (a large document)
+  // waits for a pause in the changes, the longer the slower it is, and for at
+  // most ten such pauses while the changes go on.
   const schedule = () => {
-    if (shown && timer === null) timer = setTimeout(render, 120);
+    if (!shown) return;
+    const now = performance.now();
+    pendingSince ??= now;
+    if (cost <= QUICK_MS) {
+      if (timer === null) timer = setTimeout(render, THROTTLE_MS);
+      return;
+    }
+    const pause = Math.min(5000, Math.max(500, 4 * cost));
+    clearTimeout(timer);
+    timer = setTimeout(render, Math.max(0, Math.min(pause, pendingSince + 10 * pause - now)));
   };
 
   const show = (on, { remember = true } = {}) => {

@@ -11,10 +11,12 @@ import {
   rectangularSelection,
 } from "@codemirror/view";
 import { defaultKeymap } from "@codemirror/commands";
-import { HighlightStyle, LanguageSupport, syntaxHighlighting } from "@codemirror/language";
+import { HighlightStyle, syntaxHighlighting } from "@codemirror/language";
 import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
-import { markdownKeymap, markdownLanguage } from "@codemirror/lang-markdown";
+import { markdownKeymap } from "@codemirror/lang-markdown";
 import { tags } from "@lezer/highlight";
+
+import { markdownSupport } from "./markdown.js";
 
 const MONO = 'ui-monospace, "SF Mono", SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace';
 
@@ -88,8 +90,7 @@ export function baseExtensions({ label, undoKeymap }) {
     EditorState.allowMultipleSelections.of(true),
     highlightActiveLine(),
     highlightSelectionMatches(),
-    // GFM Markdown without markdown()'s embedded HTML/CSS/JS parsers (a third of the bundle).
-    new LanguageSupport(markdownLanguage),
+    markdownSupport(),
     Prec.high(keymap.of(markdownKeymap)), // Enter continues lists and quotes
     syntaxHighlighting(highlight),
     EditorView.lineWrapping,
