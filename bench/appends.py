@@ -1,8 +1,8 @@
-"""One keystroke's commit, from the event loop: psycopg's cursor against collab.pgconn.
+"""One keystroke's commit, from the event loop: psycopg's cursor against collab.storage.pgconn.
 
 Runs collab's append statement (one update of one document) paced like a
 typing client, over a psycopg AsyncConnection with prepared statements and over
-`collab.pgconn.PgConnection`, in alternating rounds on the same database, and
+`collab.storage.pgconn.PgConnection`, in alternating rounds on the same database, and
 prints the round trip's p50/p99 and the client's CPU per append (the pacing
 loop's own CPU measured apart and subtracted).
 
@@ -47,7 +47,7 @@ async def _cursor_append(conn, statement):
 
 
 async def through_pgconn(params, statement, n, pace):
-    from collab.pgconn import PgConnection
+    from collab.storage.pgconn import PgConnection
 
     conn = await PgConnection.connect(params)
     try:
@@ -84,9 +84,9 @@ def fixtures():
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from collab.db import loop_connection_params
     from collab.models import Document
-    from collab.persistence import append_statement
+    from collab.realtime.db import loop_connection_params
+    from collab.storage.persistence import append_statement
     from tests.test_persistence import edits
 
     user = get_user_model().objects.create_user(username="bench")
@@ -105,7 +105,7 @@ async def measure(args, params, statement):
     idle = await pacing_cpu(args.appends, args.pace_ms / 1000)
     print(f"pacing loop alone: {idle / args.appends * 1e6:.0f} µs of CPU per step (subtracted below)")
     for round_ in range(1, args.rounds + 1):
-        for name, run in (("psycopg cursor", through_cursor), ("collab.pgconn", through_pgconn)):
+        for name, run in (("psycopg cursor", through_cursor), ("collab.storage.pgconn", through_pgconn)):
             latencies, cpu = await run(params, statement, args.appends, args.pace_ms / 1000)
             p50, p99 = p50_p99(latencies)
             per = (cpu - idle) / args.appends * 1e6
@@ -114,7 +114,7 @@ async def measure(args, params, statement):
 
 def commit_alone(appends: int, pace_ms: float) -> tuple[float, float]:
     """p50 and p99 in seconds of collab's append of one update, `appends` times
-    `pace_ms` apart, over `collab.pgconn` into the database Django is set up with."""
+    `pace_ms` apart, over `collab.storage.pgconn` into the database Django is set up with."""
     params, statement = fixtures()
     latencies, _ = asyncio.run(through_pgconn(params, statement, appends, pace_ms / 1000))
     return p50_p99(latencies)

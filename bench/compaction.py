@@ -35,9 +35,9 @@ def main(argv=None) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from collab import persistence
-    from collab.crdt import new_doc
     from collab.models import Document
+    from collab.storage import persistence
+    from collab.yjs.crdt import new_doc
 
     owner = get_user_model().objects.create_user("bench-compaction")
     document = Document.objects.create(owner=owner, title="compaction")

@@ -36,10 +36,10 @@ django.setup()
 
 from pycrdt import Doc, Text  # noqa: E402
 
-from collab import protocol  # noqa: E402
-from collab.crdt import check_state_vector, check_update  # noqa: E402
 from collab.exceptions import CloseCode, ConnectionClosingError  # noqa: E402
-from collab.protocol import MessageType, SyncStep  # noqa: E402
+from collab.yjs import protocol  # noqa: E402
+from collab.yjs.crdt import check_state_vector, check_update  # noqa: E402
+from collab.yjs.protocol import MessageType, SyncStep  # noqa: E402
 
 HOSTILE = {
     "state vector claiming 250M entries": protocol.sync_step1(b"\xff\xff\xff\x7a"),
@@ -193,8 +193,8 @@ async def consumer_fuzz(cases: int, seed: int) -> dict:
     from django.core.management import call_command
     from django.test import Client
 
-    from collab import persistence
     from collab.models import Document
+    from collab.storage import persistence
     from config.asgi import application
 
     await database_sync_to_async(call_command)("migrate", verbosity=0)

@@ -461,7 +461,7 @@ def drain_errors(queue) -> list[str]:
 
 def stored_matches(fixtures: Fixtures, probes: list[Probe]) -> int:
     """Rooms whose converged text is also what the database holds."""
-    from collab import persistence
+    from collab.storage import persistence
 
     texts = {room: text for probe in probes for room, text in probe.texts.items()}
     return sum(
@@ -535,7 +535,7 @@ async def join_scenario(servers, document_id: str, cookie: str) -> dict:
 
 
 def run_join(deployment: Deployment, fixtures: Fixtures) -> dict:
-    from collab import persistence
+    from collab.storage import persistence
 
     result = asyncio.run(asyncio.wait_for(join_scenario(deployment.servers, fixtures.join_doc, fixtures.cookie), 600))
     result["stored"] = len(persistence.document_text(fixtures.join_doc))

@@ -1,4 +1,4 @@
-"""The admin as moderators use it. Every action calls collab.moderation, the same
+"""The admin as moderators use it. Every action calls collab.moderation.actions, the same
 functions code would call, so it is audited and reaches the live sockets."""
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ from django.utils import timezone
 from django.utils.dateformat import format as format_date
 from django.utils.html import format_html, format_html_join
 
-from . import identity, moderation, persistence, presence
-from .models import Account, AuditEntry, Document, Membership, Profile, Report, ShareLink
+from collab.access import identity
+from collab.models import Account, AuditEntry, Document, Membership, Profile, Report, ShareLink
+from collab.moderation import actions as moderation
+from collab.realtime import presence
+from collab.storage import persistence
 
 admin.site.site_header = "collab moderation"
 admin.site.site_title = "collab admin"

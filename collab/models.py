@@ -34,7 +34,7 @@ class Document(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="documents")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
-    # Sequence number of the newest entry in the update log (see collab.persistence).
+    # Sequence number of the newest entry in the update log (see collab.storage.persistence).
     last_seq = models.BigIntegerField(default=0, editable=False)
     # Bumped by every change of who may do what: open connections re-check their rights.
     rights_version = models.BigIntegerField(default=0, editable=False)

@@ -9,8 +9,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
 
-from collab.middleware import OriginValidator, auth_middleware_stack  # noqa: E402
-from collab.routing import websocket_urlpatterns  # noqa: E402
+from collab.realtime.middleware import OriginValidator, auth_middleware_stack  # noqa: E402
+from collab.realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -115,10 +115,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    from collab.pg_host import liveness_options
+    from collab.storage.pg_host import liveness_options
 
     # Keepalive and a bound on unacknowledged data, so that no connection waits
-    # for a server that is gone (collab.pg_host); the event loop's own
+    # for a server that is gone (collab.storage.pg_host); the event loop's own
     # connections take them from here too. DATABASE_URL's own parameters win.
     for option, value in liveness_options().items():
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault(option, value)
@@ -147,10 +147,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # The in-memory layer drops messages to a channel already holding `capacity`.
 CHANNEL_CAPACITY = envint("CHANNEL_CAPACITY", 1000)
 # Seconds a worker waits for Redis to connect, or to answer what it published,
-# before it tries a new connection (collab.publisher, collab.redis_host).
+# before it tries a new connection (collab.realtime.publisher, collab.infra.redis_host).
 COLLAB_REDIS_TIMEOUT = float(os.environ.get("COLLAB_REDIS_TIMEOUT", "5"))
 if REDIS_URL:
-    from collab.redis_host import layer_host
+    from collab.infra.redis_host import layer_host
 
     # channels-redis's Pub/Sub layer: a group message is one PUBLISH, where the
     # core layer takes four round trips and a script per send and a blocking pop
@@ -170,7 +170,7 @@ else:
         }
     }
 
-# Sessions are read from this cache before the database (collab.sessions): a
+# Sessions are read from this cache before the database (collab.access.sessions): a
 # WebSocket handshake then queries the database for the user only. With several
 # workers (REDIS_URL) the cache is Redis, shared, so that a logout on one worker
 # ends the session on all of them; in one process, its memory.
@@ -191,7 +191,7 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 10000},
         }
     }
-SESSION_ENGINE = "collab.sessions"
+SESSION_ENGINE = "collab.access.sessions"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -203,7 +203,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 # A failed CSRF check shows the site's own page, not Django's bare one.
-CSRF_FAILURE_VIEW = "collab.views.csrf_failure"
+CSRF_FAILURE_VIEW = "collab.pages.views.csrf_failure"
 
 # E-mail (password reset): printed to standard output unless EMAIL_HOST names an SMTP server.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
@@ -297,11 +297,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     # While Redis is unreachable channels-redis logs a traceback a second, and
-    # Django's session store one per session saved: those go to collab.outage,
+    # Django's session store one per session saved: those go to collab.infra.outage,
     # which tells an outage's start and end.
     "filters": {
-        "redis_receive": {"()": "collab.outage.RedisFailures", "what": "receiving from Redis"},
-        "session_cache": {"()": "collab.outage.RedisFailures", "what": "saving a session to the cache"},
+        "redis_receive": {"()": "collab.infra.outage.RedisFailures", "what": "receiving from Redis"},
+        "session_cache": {"()": "collab.infra.outage.RedisFailures", "what": "saving a session to the cache"},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -338,5 +338,5 @@ COLLAB_MAX_CONNECTIONS_PER_DOCUMENT = envint("COLLAB_MAX_CONNECTIONS_PER_DOCUMEN
 COLLAB_PING_INTERVAL = envint("COLLAB_PING_INTERVAL", 3)
 COLLAB_PING_TIMEOUT = envint("COLLAB_PING_TIMEOUT", 5)
 # The name moderators see for this worker in "who is connected now"; empty: the
-# host name and the port `manage.py serve` listens on (collab.presence).
+# host name and the port `manage.py serve` listens on (collab.realtime.presence).
 COLLAB_WORKER_NAME = os.environ.get("COLLAB_WORKER_NAME", "").strip()

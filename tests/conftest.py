@@ -19,7 +19,7 @@ def _fast_password_hashing(settings):
 @pytest.fixture(autouse=True)
 def _no_outage_on_record(monkeypatch):
     """Each test starts with no Redis outage on record in this process."""
-    from collab import outage
+    from collab.infra import outage
 
     monkeypatch.setattr(outage, "redis", outage.Outage("Redis"))
 
@@ -76,7 +76,7 @@ def _close_storage_threads(django_db_setup, django_db_blocker):
     yield
     from django.db import connection
 
-    from collab import db
+    from collab.realtime import db
 
     db.shutdown()
     if connection.vendor == "postgresql":
@@ -138,7 +138,7 @@ def viewer(db):
 @pytest.fixture
 def shared_document(owner, editor, viewer):
     """A document of the owner's, shared with an editor and a viewer."""
-    from collab import sharing
+    from collab.access import sharing
     from collab.models import Document
 
     document = Document.objects.create(owner=owner, title="Shared plans")

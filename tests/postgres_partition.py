@@ -19,8 +19,8 @@ from pathlib import Path
 
 import psycopg
 
-from collab.pg_host import liveness_options
-from collab.pgconn import PgConnection
+from collab.storage.pg_host import liveness_options
+from collab.storage.pgconn import PgConnection
 from tests.netns import THERE, OtherHost, as_user, report, run
 
 PORT = 5440

@@ -16,8 +16,8 @@ import time
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from redis.exceptions import RedisError
 
-from collab.inbox import listen
-from collab.redis_host import layer_host
+from collab.infra.redis_host import layer_host
+from collab.realtime.inbox import listen
 from tests.netns import THERE, OtherHost, report
 
 PORT = 6390
@@ -39,7 +39,7 @@ def cpu_seconds() -> float:
 
 
 class Listener:
-    """A channel read as a worker reads its inbox (`collab.inbox.listen`): one receive after another."""
+    """A channel read as a worker reads its inbox (`collab.realtime.inbox.listen`): one receive after another."""
 
     def __init__(self, layer, channel: str):
         self.numbers: asyncio.Queue[int] = asyncio.Queue()

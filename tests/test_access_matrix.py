@@ -17,7 +17,9 @@ from django.urls import get_resolver
 from django.utils import timezone
 from pycrdt import Doc, Text
 
-from collab import persistence, protocol, sharing
+from collab.access import sharing
+from collab.storage import persistence
+from collab.yjs import protocol
 from config.asgi import application
 from tests.conftest import guest_cookie, session_cookie
 

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
 
-from collab.identity import identity_for
+from collab.access.identity import identity_for
 from collab.models import Profile
 from tests.conftest import PASSWORD
 

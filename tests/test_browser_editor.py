@@ -10,9 +10,11 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from collab import moderation, persistence, sharing
-from collab.crdt import new_doc
+from collab.access import sharing
 from collab.models import Document
+from collab.moderation import actions as moderation
+from collab.storage import persistence
+from collab.yjs.crdt import new_doc
 from tests.browser import chromium, screenshot
 from tests.conftest import make_user, running_workers, session_cookie
 
@@ -393,7 +395,7 @@ def test_a_second_worker_joins_a_document_one_worker_had_alone(transactional_db,
     the second worker opens it, what was typed meanwhile, the text typed after and
     both people's presence reach the other side. The workers' ticker is slowed to
     30 s so that its catch-up from the log cannot stand in for the relay."""
-    from collab.room import Room
+    from collab.realtime.room import Room
 
     document = make_document(owner, text="Alone at first.\n", share=[(editor, "editor")])
     cookie_a, cookie_b = session_cookie(owner), session_cookie(editor)

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from collab import moderation, sharing
+from collab.access import sharing
 from collab.exceptions import CloseCode
 from collab.models import AuditEntry, Document, Membership, Report
+from collab.moderation import actions as moderation
 from tests.browser import chromium, screenshot
 from tests.conftest import PASSWORD, make_user, session_cookie
 from tests.test_browser_editor import make_document, signed_in_context

@@ -10,9 +10,10 @@ import pytest
 from channels.db import database_sync_to_async as sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from collab import persistence, protocol
 from collab.exceptions import CloseCode
 from collab.models import Document, DocumentUpdate
+from collab.storage import persistence
+from collab.yjs import protocol
 from config.asgi import application
 from tests.conftest import session_cookie, until
 from tests.yclient import CommunicatorTransport, YClient
@@ -71,8 +72,8 @@ async def test_no_message_costs_a_thread_hop_to_close_database_connections(docum
 
 @pytest.fixture
 def trips(monkeypatch):
-    """The names of the functions sent to collab.db's threads, in order."""
-    from collab import db
+    """The names of the functions sent to collab.realtime.db's threads, in order."""
+    from collab.realtime import db
 
     names = []
     run = db.run
@@ -113,8 +114,8 @@ async def test_on_postgresql_a_room_opens_from_the_event_loops_own_connections(d
     rooms open at once, and each read waited for a thread. On SQLite, in the threads."""
     from django.db import connection
 
-    from collab import db
-    from collab.registry import get_registry
+    from collab.realtime import db
+    from collab.realtime.registry import get_registry
 
     first = await connect(document.id, cookie, "first")
     first.insert(0, "stored before")
@@ -264,9 +265,9 @@ async def test_the_awareness_name_is_the_account_s_display_name_on_every_handsha
     user's row, the next ones from the ticker's read of everyone connected."""
     from django.contrib.auth.models import AnonymousUser
 
-    from collab import middleware
     from collab.models import Profile
-    from collab.registry import get_registry
+    from collab.realtime import middleware
+    from collab.realtime.registry import get_registry
 
     settings.COLLAB_RESYNC_INTERVAL = 0.1
     await sync_to_async(Profile.objects.create)(user=owner, display_name="Olivia Hart")
@@ -334,7 +335,7 @@ async def test_handshakes_load_their_users_side_by_side(document, owner, monkeyp
     their session and user queries on one thread."""
     import threading
 
-    from collab import middleware
+    from collab.realtime import middleware
 
     both_inside = threading.Barrier(2, timeout=5)
     load_user = middleware.load_user
@@ -360,8 +361,8 @@ async def test_a_handshake_of_someone_connected_here_reads_no_account(document, 
     take it from that read instead of querying it again."""
     from django.contrib.auth.models import AnonymousUser
 
-    from collab import middleware
-    from collab.registry import get_registry
+    from collab.realtime import middleware
+    from collab.realtime.registry import get_registry
 
     settings.COLLAB_RESYNC_INTERVAL = 0.1
     first = await connect(document.id, cookie, "first")
@@ -384,8 +385,8 @@ def test_a_known_account_stands_in_only_where_django_would_sign_in(
 ):
     from django.contrib.auth import BACKEND_SESSION_KEY
 
-    from collab import middleware
-    from collab.sessions import SessionStore
+    from collab.access.sessions import SessionStore
+    from collab.realtime import middleware
 
     key = session_cookie(owner).split("=", 1)[1]
     scope = {"session": SessionStore(session_key=key)}

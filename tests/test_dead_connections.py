@@ -21,9 +21,10 @@ from websockets.protocol import State
 from websockets.typing import Origin
 from websockets.uri import parse_uri
 
-from collab import persistence, protocol
-from collab.crdt import new_doc
 from collab.models import Document
+from collab.storage import persistence
+from collab.yjs import protocol
+from collab.yjs.crdt import new_doc
 from tests.conftest import session_cookie
 from tests.servers import Server
 from tests.test_workers import open_client

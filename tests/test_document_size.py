@@ -14,12 +14,14 @@ import pytest
 from channels.db import database_sync_to_async
 from pycrdt import Doc, Text
 
-from collab import db, persistence, protocol
-from collab.crdt import new_doc
 from collab.exceptions import CloseCode
 from collab.models import Document
-from collab.protocol import AwarenessEntry, MessageType, SyncStep
-from collab.registry import RoomRegistry
+from collab.realtime import db
+from collab.realtime.registry import RoomRegistry
+from collab.storage import persistence
+from collab.yjs import protocol
+from collab.yjs.crdt import new_doc
+from collab.yjs.protocol import AwarenessEntry, MessageType, SyncStep
 from tests.conftest import session_cookie
 from tests.servers import Server
 from tests.test_room import FakeConnection, sender_and_listener
@@ -118,7 +120,7 @@ async def test_clients_resending_what_a_full_document_holds_are_not_refused(owne
     await room.receive(conns[0], protocol.sync_update(filling))
     await room.drain()
     copies = []
-    monkeypatch.setattr("collab.room.new_doc", lambda: copies.append(1) or new_doc())
+    monkeypatch.setattr("collab.realtime.room.new_doc", lambda: copies.append(1) or new_doc())
     for conn in conns[1:]:
         await room.receive(conn, protocol.sync_step2(filling))
     await room.drain()

@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
-from collab import persistence, protocol
 from collab.exceptions import CloseCode
 from collab.models import Document
+from collab.storage import persistence
+from collab.yjs import protocol
 from config.asgi import application
 from tests.conftest import session_cookie
 from tests.yclient import CommunicatorTransport, YClient

@@ -6,8 +6,8 @@ import logging
 
 from channels.layers import InMemoryChannelLayer
 
-from collab.inbox import inbox_for
-from collab.publisher import INBOX_MESSAGE
+from collab.realtime.inbox import inbox_for
+from collab.realtime.publisher import INBOX_MESSAGE
 from tests.conftest import until
 
 
@@ -29,7 +29,7 @@ async def test_each_event_reaches_its_room_in_order_and_a_failing_room_stops_no_
     inbox.add("room.a", room_a)
     inbox.add("room.b", room_b)
     events = [["room.a", {"n": 0}], ["room.b", {"n": 1}], ["room.gone", {"n": 2}], ["room.b", {"n": 3}]]
-    with caplog.at_level(logging.ERROR, logger="collab.inbox"):
+    with caplog.at_level(logging.ERROR, logger="collab.realtime.inbox"):
         await layer.send(channel, {"type": INBOX_MESSAGE, "events": events})
         assert await until(lambda: len(got) == 2)
         inbox.discard("room.a")  # it closed

@@ -11,8 +11,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from playwright.sync_api import expect
 
-from collab import access, documents, protocol
+from collab.access import documents
+from collab.access import rights as access
 from collab.models import Document
+from collab.yjs import protocol
 from config.asgi import application
 from tests.browser import chromium, screenshot
 from tests.conftest import session_cookie

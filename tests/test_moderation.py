@@ -13,9 +13,10 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
-from collab import moderation, presence
 from collab.exceptions import CloseCode
 from collab.models import AuditEntry, Document, Membership, Report
+from collab.moderation import actions as moderation
+from collab.realtime import presence
 from tests.conftest import PASSWORD, session_cookie
 from tests.test_workers import open_client
 
@@ -109,7 +110,7 @@ def test_reports_form_a_queue_that_moderators_resolve(client, moderator, shared_
 
 
 def test_the_admin_shows_the_text_escaped(moderator, shared_document):
-    from collab import persistence
+    from collab.storage import persistence
 
     persistence.append(shared_document.id, [_update("<script>alert(1)</script>")])
     page = admin_client(moderator).get(f"{ADMIN}{shared_document.id}/change/")
@@ -180,14 +181,14 @@ async def test_lock_and_unlock_reach_both_workers(clients_on_both_workers, moder
 async def _settle(client):
     import asyncio
 
-    from collab import protocol
+    from collab.yjs import protocol
 
     await client.send(protocol.sync_step1(b"\x00"))  # answered after the update was handled
     await asyncio.sleep(0.3)
 
 
 def _stored(document):
-    from collab import persistence
+    from collab.storage import persistence
 
     return persistence.document_text(document.id)
 

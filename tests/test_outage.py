@@ -7,8 +7,8 @@ import threading
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from collab import outage
-from collab.outage import Outage, RedisFailures
+from collab.infra import outage
+from collab.infra.outage import Outage, RedisFailures
 
 
 class Clock:
@@ -20,14 +20,14 @@ class Clock:
 
 
 def lines(caplog, level: int = logging.WARNING) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "collab.outage" and r.levelno >= level]
+    return [r.getMessage() for r in caplog.records if r.name == "collab.infra.outage" and r.levelno >= level]
 
 
 def test_an_outage_is_one_warning_a_reminder_a_minute_and_one_line_when_it_ends(caplog):
     clock = Clock()
     redis = Outage("Redis", clock=clock)
     refused = RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-    caplog.set_level(logging.DEBUG, logger="collab.outage")
+    caplog.set_level(logging.DEBUG, logger="collab.infra.outage")
 
     redis.ok()  # nothing was wrong: nothing to say
     assert lines(caplog, logging.DEBUG) == []
@@ -60,7 +60,7 @@ def test_an_outage_is_one_warning_a_reminder_a_minute_and_one_line_when_it_ends(
 
 def test_other_errors_are_each_a_warning_and_start_no_outage(caplog):
     redis = Outage("Redis", clock=Clock())
-    caplog.set_level(logging.DEBUG, logger="collab.outage")
+    caplog.set_level(logging.DEBUG, logger="collab.infra.outage")
     redis.failed("publishing presence", ValueError("not serialisable"))
     redis.failed("publishing presence", ValueError("not serialisable"))
     redis.ok()
@@ -97,7 +97,7 @@ def test_channels_redis_receive_tracebacks_go_to_the_outage(monkeypatch, caplog)
 def test_failures_reported_from_several_threads_start_one_outage(caplog):
     redis = Outage("Redis")
     refused = RedisConnectionError("Connection refused.")
-    caplog.set_level(logging.WARNING, logger="collab.outage")
+    caplog.set_level(logging.WARNING, logger="collab.infra.outage")
     threads = [
         threading.Thread(target=lambda: [redis.failed("reading a session", refused) for _ in range(200)])
         for _ in range(8)

@@ -5,8 +5,8 @@ import asyncio
 import pytest
 from pycrdt import Doc, Text
 
-from collab import persistence
 from collab.models import Document, DocumentSnapshot, DocumentUpdate
+from collab.storage import persistence
 
 
 def edits(*words):
@@ -184,7 +184,7 @@ async def test_appends_from_the_event_loop_number_and_store_like_the_threads(own
     from channels.db import database_sync_to_async
     from django.db import connection
 
-    from collab import db
+    from collab.realtime import db
 
     document = await database_sync_to_async(Document.objects.create)(owner=owner, title="Loop")
     on_loop = db.use_loop_connections()
@@ -217,7 +217,7 @@ async def test_appends_from_the_event_loop_number_and_store_like_the_threads(own
 async def test_appends_that_wait_for_a_connection_go_together_and_fail_alone(owner, monkeypatch, settings):
     from channels.db import database_sync_to_async
 
-    from collab import db
+    from collab.realtime import db
 
     create = database_sync_to_async(Document.objects.create)
     documents = [await create(owner=owner, title=f"doc {i}") for i in range(4)]

@@ -1,4 +1,4 @@
-"""The event loop's own PostgreSQL connections (`collab.pgconn`), against the real server.
+"""The event loop's own PostgreSQL connections (`collab.storage.pgconn`), against the real server.
 
 On SQLite there are none: those tests check only that appends stay in the threads.
 """
@@ -14,9 +14,10 @@ import psycopg
 import pytest
 from django.utils import timezone
 
-from collab import db, persistence
 from collab.models import Document, DocumentUpdate
-from collab.pgconn import PgConnection, as_bool, as_datetime, as_int, as_str, encode, numbered
+from collab.realtime import db
+from collab.storage import persistence
+from collab.storage.pgconn import PgConnection, as_bool, as_datetime, as_int, as_str, encode, numbered
 from tests.servers import SilencingProxy
 from tests.test_persistence import edits
 
@@ -53,7 +54,7 @@ async def test_a_statement_returns_its_rows_as_text_and_an_error_leaves_the_conn
 @pytest.mark.postgres
 async def test_statements_run_unprepared_when_told_or_past_the_limit(pg_params, monkeypatch):
     unprepared = await PgConnection.connect(pg_params, prepare=False)
-    monkeypatch.setattr("collab.pgconn.MAX_PREPARED", 1)
+    monkeypatch.setattr("collab.storage.pgconn.MAX_PREPARED", 1)
     limited = await PgConnection.connect(pg_params)
     try:
         for conn in (unprepared, limited):
@@ -200,7 +201,7 @@ async def test_a_rooms_reads_from_the_event_loop_match_the_threads(pg_params, ow
     and a document that is gone, read both ways."""
     from channels.db import database_sync_to_async as in_thread
 
-    from collab.access import load_rights, load_rights_async
+    from collab.access.rights import load_rights, load_rights_async
     from collab.models import Membership, Role, ShareLink
 
     def make():

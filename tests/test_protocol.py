@@ -3,10 +3,10 @@
 import pytest
 from pycrdt import Doc, Text
 
-from collab import protocol
-from collab.crdt import check_state_vector, check_update
 from collab.exceptions import MalformedMessage, RejectedUpdate
-from collab.protocol import AwarenessEntry, Message, MessageType, SyncStep
+from collab.yjs import protocol
+from collab.yjs.crdt import check_state_vector, check_update
+from collab.yjs.protocol import AwarenessEntry, Message, MessageType, SyncStep
 
 
 @pytest.mark.parametrize(

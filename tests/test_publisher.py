@@ -8,7 +8,7 @@ import logging
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from redis.asyncio.connection import AbstractConnection
 
-from collab.publisher import Publisher
+from collab.realtime.publisher import Publisher
 from tests.servers import SilencingProxy
 
 
@@ -78,7 +78,7 @@ async def test_a_batch_that_fails_is_dropped_and_the_queue_goes_on(caplog):
         sent.extend(event["n"] for _, event, _ in batch)
 
     publisher = Publisher(layer=None, send_batch=send_batch)
-    with caplog.at_level(logging.WARNING, logger="collab.outage"):
+    with caplog.at_level(logging.WARNING, logger="collab.infra.outage"):
         first = publisher.publish("doc.1", {"type": "doc.updates", "n": 1})
         await asyncio.wait_for(publisher.wait_sent(first), 5)
         assert "Redis unreachable (sending 1 events to the other workers: ConnectionError: Redis is restarting)" in (

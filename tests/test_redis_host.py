@@ -1,4 +1,4 @@
-"""The channel layer's Redis hosts (`collab.redis_host`) for each kind of Redis URL, TLS included."""
+"""The channel layer's Redis hosts (`collab.infra.redis_host`) for each kind of Redis URL, TLS included."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from redis.asyncio import connection as redis_connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from collab import outage, redis_host
-from collab.publisher import Publisher
+from collab.infra import outage, redis_host
+from collab.realtime.publisher import Publisher
 from tests.servers import RedisServer
 
 
@@ -104,7 +104,7 @@ async def test_a_connection_the_layer_makes_ends_an_outage_on_record(redis_serve
     # all that tells it Redis is back.
     outage.redis.failed("receiving from Redis", RedisConnectionError("Connection closed by server."))
     layer = RedisPubSubChannelLayer(hosts=[redis_host.layer_host(redis_server.url, timeout=2)])
-    with caplog.at_level(logging.WARNING, logger="collab.outage"):
+    with caplog.at_level(logging.WARNING, logger="collab.infra.outage"):
         await layer.group_add("doc.1", await layer.new_channel("room."))  # subscribes: a connection
     assert outage.redis.since is None
     assert "Redis answers again: 1 failed attempts" in caplog.text

@@ -12,22 +12,24 @@ import pytest
 from channels.db import database_sync_to_async
 from pycrdt import Doc, Text
 
-from collab import access, persistence, protocol
-from collab.access import Principal
-from collab.awareness import AwarenessStates
-from collab.identity import identity_for
-from collab.members import Seat
+from collab.access import rights as access
+from collab.access.identity import identity_for
+from collab.access.rights import Principal
 from collab.models import Document, Role
-from collab.protocol import AwarenessEntry, SyncStep
-from collab.registry import RoomRegistry
-from collab.room import SeqTracker
+from collab.realtime.members import Seat
+from collab.realtime.registry import RoomRegistry
+from collab.realtime.room import SeqTracker
+from collab.storage import persistence
+from collab.yjs import protocol
+from collab.yjs.awareness import AwarenessStates
+from collab.yjs.protocol import AwarenessEntry, SyncStep
 from tests.conftest import until
 
 pytestmark = pytest.mark.usefixtures("fresh_channel_layer")
 
 
 class FakeConnection:
-    write_frame = None  # sent to through `send_frame`, as under a server without collab.sockets
+    write_frame = None  # sent to through `send_frame`, as under a server without collab.realtime.sockets
 
     def __init__(self, user_id=None, role=Role.OWNER, on_frame=None):
         self.seat = Seat(Principal(user_id=user_id), Role(role), identity_for(key=f"user:{user_id}"))
@@ -240,9 +242,9 @@ async def test_new_clients_get_the_whole_document_as_it_is_now(owner):
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_seat_decided_on_older_rights_is_checked_again_on_join(shared_document, owner, editor, viewer):
-    from collab import sharing
+    from collab.access import sharing
     from collab.exceptions import AccessRemoved, DisconnectedByModerator
-    from collab.members import seat_for
+    from collab.realtime.members import seat_for
 
     def seat(user, rights=None):
         rights = rights or access.load_rights(shared_document.id)  # as the registry loads them
@@ -277,7 +279,7 @@ async def test_a_seat_decided_on_older_rights_is_checked_again_on_join(shared_do
     current = await database_sync_to_async(seat_without_queries)(viewer, registry.open_rights(shared_document.id))
     assert current.role == Role.EDITOR and current.rights_version == room.rights.version
 
-    from collab import moderation
+    from collab.moderation import actions as moderation
 
     await database_sync_to_async(moderation.document_disconnect_all)(document=shared_document, actor=owner)
     await room.reload_rights()
@@ -288,10 +290,10 @@ async def test_a_seat_decided_on_older_rights_is_checked_again_on_join(shared_do
 
 
 def test_the_ticker_judges_sessions_and_accounts_only_on_what_it_read():
-    from collab.access import WatchState
+    from collab.access.rights import WatchState
     from collab.exceptions import CloseCode
-    from collab.members import Member
-    from collab.registry import session_problem
+    from collab.realtime.members import Member
+    from collab.realtime.registry import session_problem
 
     seat = Seat(Principal(user_id=7, session_key="s7"), Role.EDITOR, identity_for(key="user:7"), session_hash="h")
     member = Member(FakeConnection(7), seat, seat.role)
@@ -364,8 +366,8 @@ async def test_other_workers_get_the_stored_updates_even_if_a_catch_up_applied_t
     """The ticker's catch-up can apply an entry while its own commit is still
     returning; the relay to other workers must still carry it, since they count
     the entry as applied."""
-    from collab import db
-    from collab.room import Room
+    from collab.realtime import db
+    from collab.realtime.room import Room
 
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
     layer = RecordingLayer()
@@ -395,7 +397,7 @@ async def test_other_workers_get_the_stored_updates_even_if_a_catch_up_applied_t
 async def test_other_workers_are_told_before_the_local_clients_are_sent_to(owner):
     """Sending to a large room's local clients takes a while; the other workers'
     clients should not wait for that as well."""
-    from collab.room import Room
+    from collab.realtime.room import Room
 
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
     order: list[str] = []
@@ -428,7 +430,7 @@ async def test_other_workers_are_told_before_the_local_clients_are_sent_to(owner
 
 @pytest.mark.django_db(transaction=True)
 async def test_connections_arriving_together_share_one_load_of_the_rights(owner, monkeypatch):
-    from collab.room import Room
+    from collab.realtime.room import Room
 
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
     registry = RoomRegistry()
@@ -487,8 +489,8 @@ async def test_a_connection_with_a_direct_writer_gets_relays_through_it(owner):
 async def test_a_stored_update_the_doc_refuses_is_not_relayed(owner, monkeypatch):
     """Checked before the commit, an update can still fail in the Doc (a panic in
     pycrdt): it stays in the log, but clients are not sent what the server could not apply."""
-    from collab import room as room_module
     from collab.exceptions import RejectedUpdate
+    from collab.realtime import room as room_module
 
     async with sender_and_listener(owner) as (document, room, sender, listener):
         bad, good = edit("bad"), edit("good")
@@ -513,7 +515,7 @@ async def rooms_on_two_workers(owner, monkeypatch):
     New rooms do not publish before they know of another (no announcement window)."""
     from channels.layers import InMemoryChannelLayer
 
-    from collab.room import Room
+    from collab.realtime.room import Room
 
     monkeypatch.setattr(Room, "ANNOUNCE_SECONDS", 0.0)
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
@@ -538,7 +540,7 @@ async def rooms_on_two_workers(owner, monkeypatch):
 async def room_telling_other_workers(owner):
     """A room past its announcement window on a RecordingLayer, with one connection;
     and a function that types through it and counts the updates published so far."""
-    from collab.room import Room
+    from collab.realtime.room import Room
 
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
     layer = RecordingLayer()
@@ -691,7 +693,7 @@ def rights_messages(conn: FakeConnection) -> list[dict]:
 
 @pytest.mark.django_db(transaction=True)
 async def test_joining_a_locked_document_says_it_is_locked(shared_document, owner, editor, viewer, moderator):
-    from collab import moderation
+    from collab.moderation import actions as moderation
 
     await database_sync_to_async(moderation.document_lock)(document=shared_document, actor=moderator)
     registry = RoomRegistry()

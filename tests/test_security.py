@@ -12,8 +12,10 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from collab import persistence, protocol, sharing
+from collab.access import sharing
 from collab.exceptions import CloseCode
+from collab.storage import persistence
+from collab.yjs import protocol
 from config.asgi import application
 from tests.conftest import PASSWORD, session_cookie
 from tests.servers import ROOT
@@ -149,7 +151,7 @@ async def test_a_handshake_let_in_on_an_account_read_before_a_change_is_closed(o
     just before a password change. The ticker checks every connection that joined
     since its last read against its next one, even when nothing else changed."""
     from collab.models import Document
-    from collab.registry import get_registry
+    from collab.realtime.registry import get_registry
     from tests.conftest import until
 
     settings.COLLAB_RESYNC_INTERVAL = 0.1

@@ -29,7 +29,7 @@ def test_daphne_serves_pages_static_files_and_health(server):
 
 async def test_websocket_connections_get_a_frame_writer_and_http_ones_do_not():
     from collab.management.commands.serve import CollabServer
-    from collab.sockets import EXTENSION, FrameWriter
+    from collab.realtime.sockets import EXTENSION, FrameWriter
 
     scopes = []
 

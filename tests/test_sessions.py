@@ -8,8 +8,9 @@ import socket
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
-from collab import moderation, outage
-from collab.sessions import SessionStore
+from collab.access.sessions import SessionStore
+from collab.infra import outage
+from collab.moderation import actions as moderation
 
 
 def signed_in_session_key(user) -> str:

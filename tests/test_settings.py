@@ -105,7 +105,7 @@ def test_the_channel_layer_s_redis_connections_notice_a_lost_peer():
         COLLAB_REDIS_TIMEOUT="3",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["collab.redis_host", "True", "3.0"]
+    assert result.stdout.split() == ["collab.infra.redis_host", "True", "3.0"]
 
 
 def test_postgresql_connections_notice_a_lost_server():

@@ -8,7 +8,7 @@ import pytest
 import websockets
 from channels.db import database_sync_to_async
 
-from collab import sharing
+from collab.access import sharing
 from collab.exceptions import CloseCode
 from collab.models import Document
 from tests.conftest import session_cookie

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from collab import sharing
+from collab.access import sharing
 from collab.models import Document, Membership, ShareLink
 
 

@@ -1,4 +1,4 @@
-"""Direct frame writes (collab.sockets): framing, and sending at once or through Twisted's queue."""
+"""Direct frame writes (collab.realtime.sockets): framing, and sending at once or through Twisted's queue."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from collab.sockets import FrameWriter, framed, write_through
+from collab.realtime.sockets import FrameWriter, framed, write_through
 
 
 def parse_frame(data: bytes) -> tuple[int, bytes]:

@@ -15,8 +15,8 @@ import redis
 import websockets
 from channels.db import database_sync_to_async
 
-from collab import persistence
 from collab.models import Document
+from collab.storage import persistence
 from tests.conftest import running_workers, session_cookie
 from tests.servers import RedisServer, Server
 from tests.yclient import YClient, random_edit
@@ -166,7 +166,7 @@ async def test_sigterm_stores_pending_updates_and_asks_clients_to_reconnect(two_
 async def test_revocation_closes_connections_on_every_worker_within_a_second(
     two_workers, shared_document, editor, owner
 ):
-    from collab import sharing
+    from collab.access import sharing
 
     cookie = await database_sync_to_async(session_cookie)(editor)
     link = await database_sync_to_async(sharing.link_create)(
@@ -212,7 +212,7 @@ async def test_a_worker_alone_with_a_document_tells_a_second_one_as_soon_as_it_o
     """A worker alone with a document publishes nothing once its announcement window
     has passed; when a second worker opens the document the two find each other and
     relay at once both ways. The ticker is slowed to 30 s so that it cannot stand in."""
-    from collab.room import Room
+    from collab.realtime.room import Room
 
     with running_workers(redis_server.url, env={"COLLAB_RESYNC_INTERVAL": "30"}, name="alone") as workers:
         a = await open_client(workers[0], document, cookie, "a")
@@ -247,13 +247,13 @@ async def messages_on(listener, seconds: float) -> int:
 async def test_a_worker_stops_relaying_to_one_that_crashed(transactional_db, redis_server, document, cookie):
     """A killed worker says no goodbye; the other forgets it after COLLAB_PEER_TIMEOUT
     of silence and stops publishing the document's updates to Redis."""
-    from collab.room import Room
+    from collab.realtime.room import Room
 
     env = {"COLLAB_PEER_TIMEOUT": "1.5", "COLLAB_RESYNC_INTERVAL": "0.1"}
     client = redis.asyncio.Redis.from_url(redis_server.url)
     listener = client.pubsub()
     await listener.subscribe(f"asgi__group__doc.{document.id}")  # channels-redis's name for the group
-    await listener.psubscribe("asgiworker.*")  # and for the workers' inboxes (collab.inbox)
+    await listener.psubscribe("asgiworker.*")  # and for the workers' inboxes (collab.realtime.inbox)
     try:
         with running_workers(redis_server.url, env=env, name="crash") as workers:
             a = await open_client(workers[0], document, cookie, "a")
@@ -304,7 +304,7 @@ async def test_a_logout_on_one_worker_ends_the_session_on_every_worker(two_worke
 
 
 def test_people_who_join_one_after_another_get_different_colours():
-    from collab.identity import color_for
+    from collab.access.identity import color_for
 
     colours = {color_for(f"user:{n}")[0] for n in range(1, 9)}
     assert len(colours) == 8

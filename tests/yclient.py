@@ -16,8 +16,8 @@ from contextlib import suppress
 import websockets
 from pycrdt import Doc, Text
 
-from collab import protocol
-from collab.protocol import MessageType, SyncStep
+from collab.yjs import protocol
+from collab.yjs.protocol import MessageType, SyncStep
 
 
 class WebsocketTransport:

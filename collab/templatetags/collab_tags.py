@@ -8,14 +8,14 @@ from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from collab import identity
+from collab.access import identity
 
 register = template.Library()
 
 
 @register.filter
 def display_name(user) -> str:
-    """The name an account shows others (collab.identity.display_name)."""
+    """The name an account shows others (collab.access.identity.display_name)."""
     return identity.display_name(user)
 
 

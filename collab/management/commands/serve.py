@@ -27,8 +27,8 @@ from daphne.server import Server
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from collab import presence
-from collab.sockets import EXTENSION, FrameWriter
+from collab.realtime import presence
+from collab.realtime.sockets import EXTENSION, FrameWriter
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def access_log_args(access_log: str) -> list[str]:
 
 
 class CollabServer(Server):
-    """daphne, offering each WebSocket connection a direct frame writer (collab.sockets)."""
+    """daphne, offering each WebSocket connection a direct frame writer (collab.realtime.sockets)."""
 
     def create_application(self, protocol, scope):
         if scope.get("type") == "websocket":
@@ -298,7 +298,7 @@ def tune_garbage_collection() -> None:
 
 
 def use_loop_connections() -> None:
-    from collab import db
+    from collab.realtime import db
 
     if db.use_loop_connections(asyncio.get_event_loop()):  # the reactor's loop, not yet running
         logger.info("group commits go over PostgreSQL connections of the event loop")
@@ -312,8 +312,8 @@ def install_graceful_shutdown(reactor) -> None:
     loop = asyncio.get_event_loop()
 
     async def shutdown():
-        from collab import db
-        from collab.registry import get_registry
+        from collab.realtime import db
+        from collab.realtime.registry import get_registry
 
         try:
             await get_registry().shutdown()

@@ -1,0 +1,1 @@
+"""Moderators' actions, audited; the admin calls them."""

@@ -1,0 +1,94 @@
+"""Moderators' actions. Each is recorded in the audit log in the same transaction
+and reaches open connections through the rights check of every worker's ticker
+(see collab.access.sharing.rights_changed)."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from collab.access import sharing
+from collab.models import AuditEntry, Document, Report
+
+
+def audit(*, actor, action: str, target, reason: str = "") -> AuditEntry:
+    return AuditEntry.objects.create(
+        actor=actor,
+        actor_name=actor.get_username() if actor else "system",
+        action=action,
+        target_type=target._meta.model_name,
+        target_id=str(target.pk),
+        target_repr=str(target)[:300],
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def document_lock(*, document: Document, actor, reason: str = "") -> None:
+    Document.objects.filter(pk=document.pk).update(locked=True, locked_at=timezone.now(), locked_by=actor)
+    sharing.rights_changed(document_id=document.pk)
+    audit(actor=actor, action="lock", target=document, reason=reason)
+
+
+@transaction.atomic
+def document_unlock(*, document: Document, actor, reason: str = "") -> None:
+    Document.objects.filter(pk=document.pk).update(locked=False, locked_at=None, locked_by=None)
+    sharing.rights_changed(document_id=document.pk)
+    audit(actor=actor, action="unlock", target=document, reason=reason)
+
+
+@transaction.atomic
+def document_disconnect_all(*, document: Document, actor, reason: str = "") -> None:
+    Document.objects.filter(pk=document.pk).update(connection_epoch=F("connection_epoch") + 1)
+    sharing.rights_changed(document_id=document.pk)
+    audit(actor=actor, action="disconnect everyone", target=document, reason=reason)
+
+
+@transaction.atomic
+def member_remove(*, document: Document, user, actor, reason: str = "") -> None:
+    sharing.membership_remove(document=document, user=user)
+    audit(actor=actor, action=f"remove {user.get_username()} from", target=document, reason=reason)
+
+
+@transaction.atomic
+def document_delete(*, document: Document, actor, reason: str = "") -> None:
+    """Delete the document and its content; open connections are told and closed (4404)."""
+    audit(actor=actor, action="delete", target=document, reason=reason)
+    document.delete()
+
+
+@transaction.atomic
+def user_ban(*, user, actor, reason: str = "") -> None:
+    """Deactivate the account: it cannot sign in, its sessions end, its sockets close (4410)."""
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+    # Sessions are not indexed by user: look through the live ones.
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if str(session.get_decoded().get(SESSION_KEY)) == str(user.pk):
+            store.delete(session.session_key)  # from the session cache too, not only the table
+    audit(actor=actor, action="ban", target=user, reason=reason)
+
+
+def report_create(*, document: Document, reporter, reporter_name: str, reason: str) -> Report:
+    return Report.objects.create(
+        document=document,
+        reporter=reporter if reporter is not None and reporter.is_authenticated else None,
+        reporter_name=reporter_name,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def report_resolve(*, report: Report, actor, resolution: str) -> None:
+    report.status = Report.Status.RESOLVED
+    report.resolved_by = actor
+    report.resolved_at = timezone.now()
+    report.resolution = resolution
+    report.save(update_fields=["status", "resolved_by", "resolved_at", "resolution"])
+    audit(actor=actor, action="resolve report on", target=report.document, reason=resolution)

@@ -1,0 +1,1 @@
+"""The web pages: views, forms, URLs, health checks."""

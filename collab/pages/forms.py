@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+from django.utils import timezone
+
+from collab.access import sharing
+from collab.access.identity import GUEST_MARK
+from collab.models import SHARED_ROLES, Document, Profile
+
+EXPIRY_CHOICES = [("", "Never"), ("1h", "In 1 hour"), ("1d", "In 1 day"), ("7d", "In 7 days"), ("30d", "In 30 days")]
+EXPIRY_DELTAS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+EMAIL_LABEL = "E-mail (optional: for resetting your password)"
+
+
+class SignUpForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "email")
+        labels = {"email": EMAIL_LABEL}
+
+
+def single_spaced(value: str) -> str:
+    return " ".join(value.split())
+
+
+class AccountForm(forms.ModelForm):
+    """The display name (kept in the profile) and the e-mail address of an account."""
+
+    display_name = forms.CharField(max_length=Profile._meta.get_field("display_name").max_length, required=False)
+
+    class Meta:
+        model = get_user_model()
+        fields = ("display_name", "email")
+        labels = {"email": EMAIL_LABEL}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        profile = Profile.objects.filter(user=self.instance).first()
+        self.initial.setdefault("display_name", profile.display_name if profile else "")
+
+    def clean_display_name(self):
+        name = single_spaced(self.cleaned_data["display_name"])
+        if name.lower().endswith(GUEST_MARK):
+            raise forms.ValidationError(f"“{GUEST_MARK}” marks guests, who have no account.")
+        return name
+
+    def save(self, commit=True):
+        user = super().save(commit=commit)
+        if commit:
+            Profile.objects.update_or_create(user=user, defaults={"display_name": self.cleaned_data["display_name"]})
+        return user
+
+
+class RenameForm(forms.ModelForm):
+    class Meta:
+        model = Document
+        fields = ("title",)
+        # The field strips spaces, so a title of spaces only is an empty one.
+        error_messages = {"title": {"required": "A title cannot be empty."}}
+
+
+class UserField(forms.CharField):
+    """A username that must belong to an active account."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        user = sharing.user_by_username(value)
+        if user is None:
+            raise forms.ValidationError(f"There is no user named “{value}”.")
+        return user
+
+
+class AddMemberForm(forms.Form):
+    username = UserField(max_length=150, label="Username")
+    role = forms.ChoiceField(choices=SHARED_ROLES, initial="editor")
+
+    def __init__(self, *args, document: Document, **kwargs):
+        self.document = document
+        super().__init__(*args, **kwargs)
+
+    def clean_username(self):
+        user = self.cleaned_data["username"]
+        if user.pk == self.document.owner_id:
+            raise forms.ValidationError("That is the owner: they already have every right.")
+        return user
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=SHARED_ROLES)
+
+
+class CreateLinkForm(forms.Form):
+    role = forms.ChoiceField(choices=SHARED_ROLES, initial="viewer")
+    expires = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires")
+
+    def expires_at(self):
+        delta = EXPIRY_DELTAS.get(self.cleaned_data.get("expires") or "")
+        return timezone.now() + delta if delta else None
+
+
+class TransferForm(AddMemberForm):
+    role = None
+    confirm = forms.BooleanField(label="I understand that I will no longer own this document")
+
+
+class ReportForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 4}), label="What is wrong with this document?"
+    )
+
+
+class GuestForm(forms.Form):
+    name = forms.CharField(max_length=40, label="Your name", help_text="Shown to the others in the document.")
+
+    def clean_name(self):
+        name = single_spaced(self.cleaned_data["name"])
+        if not name:
+            raise forms.ValidationError("Please enter a name.")
+        return name

@@ -1,0 +1,35 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from collab.pages import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", views.account, name="account"),
+    path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
+    # Password reset by e-mail: Django's own views, our templates (templates/registration/).
+    path("accounts/password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("accounts/password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/password/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("docs/new/", views.document_new, name="document_new"),
+    path("docs/<uuid:document_id>/", views.document_page, name="document"),
+    path("docs/<uuid:document_id>/rename/", views.document_rename, name="document_rename"),
+    path("docs/<uuid:document_id>/export.md", views.document_export, name="document_export"),
+    path("docs/<uuid:document_id>/share/", views.document_share, name="document_share"),
+    path("docs/<uuid:document_id>/report/", views.document_report, name="document_report"),
+    path("s/<str:token>/", views.share_link_open, name="share_link"),
+    path("docs/<uuid:document_id>/delete/", views.document_delete, name="document_delete"),
+]

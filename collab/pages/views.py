@@ -1,0 +1,286 @@
+from __future__ import annotations
+
+import re
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.contrib.messages.views import SuccessMessageMixin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, JsonResponse
+from django.middleware.csrf import REASON_NO_CSRF_COOKIE
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from collab.access import documents, sharing
+from collab.access.identity import display_name, identity_for
+from collab.access.rights import SESSION_GUEST_NAME
+from collab.models import Membership, Role, ShareLink
+from collab.moderation import actions as moderation
+from collab.pages import health
+from collab.pages.forms import (
+    AccountForm,
+    AddMemberForm,
+    CreateLinkForm,
+    GuestForm,
+    MemberRoleForm,
+    RenameForm,
+    ReportForm,
+    SignUpForm,
+    TransferForm,
+)
+from collab.storage import persistence
+
+
+def with_document(minimum: Role = Role.VIEWER):
+    """Resolve the document and the visitor's role; 404 for those who may not see it."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, document_id, *args, **kwargs):
+            try:
+                document, role = documents.document_for(
+                    user=request.user, session=request.session, document_id=document_id, minimum=minimum
+                )
+            except documents.NoAccess:
+                if not request.user.is_authenticated:
+                    return redirect_to_login(request.get_full_path())
+                raise Http404 from None
+            except documents.RoleTooLow:
+                raise PermissionDenied from None
+            return view(request, document, role, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def home(request):
+    if not request.user.is_authenticated:
+        return render(request, "collab/landing.html")
+    return render(
+        request,
+        "collab/home.html",
+        {
+            "documents": documents.documents_for_user(user=request.user),
+            "memberships": documents.memberships_for_user(user=request.user),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        return redirect("home")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account(request):
+    form = AccountForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        name = display_name(request.user)
+        messages.success(request, f"Saved. You appear as {name} in the documents you open from now on.")
+        return redirect("account")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "registration/account.html", {"form": form}, status=status)
+
+
+class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
+    """Django's own, back to the account page with a word of what happened."""
+
+    success_url = reverse_lazy("account")
+    success_message = "Your password was changed. Your other sessions were signed out."
+
+
+@login_required
+@require_POST
+def document_new(request):
+    document = documents.document_create(owner=request.user)
+    return redirect(document)
+
+
+@require_GET
+@with_document()
+def document_page(request, document, role):
+    identity = identity_for(
+        user=request.user,
+        guest_name=request.session.get(SESSION_GUEST_NAME, ""),
+        key=f"session:{request.session.session_key}",
+    )
+    context = {
+        "document": document,
+        "role": role,
+        "can_write": role.can_write,
+        "is_owner": role == Role.OWNER,
+        "identity": identity,
+        # The page refuses a change over these before it enters the document.
+        "max_message_bytes": settings.COLLAB_MAX_MESSAGE_BYTES,
+        "max_document_bytes": getattr(settings, "COLLAB_MAX_DOCUMENT_BYTES", 4 * 1024 * 1024),
+    }
+    return render(request, "collab/document.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@with_document(Role.OWNER)
+def document_rename(request, document, role):
+    form = RenameForm(request.POST or None, instance=document)
+    if request.method == "POST" and form.is_valid():
+        documents.document_rename(document=document, title=form.cleaned_data["title"])
+        return redirect(document)
+    # The editor posts in the background and shows the errors of a 400 (static/src/title.js).
+    status = 400 if request.method == "POST" else 200
+    return render(request, "collab/rename.html", {"document": document, "form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@with_document(Role.OWNER)
+def document_delete(request, document, role):
+    if request.method == "POST":
+        documents.document_delete(document=document)
+        return redirect("home")
+    return render(request, "collab/delete.html", {"document": document})
+
+
+@require_GET
+@with_document()
+def document_export(request, document, role):
+    response = HttpResponse(persistence.document_text(document.id), content_type="text/markdown; charset=utf-8")
+    # A download named after the title (RFC 5987's filename* when it is not ASCII).
+    response["Content-Disposition"] = content_disposition_header(True, export_filename(document.title))
+    return response
+
+
+# Characters file systems refuse (Windows' set, which covers the others) and control characters.
+UNSAFE_IN_FILENAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
+
+
+def export_filename(title: str) -> str:
+    """`title`.md with no path separators or characters a file system refuses; "document.md" if nothing is left."""
+    name = " ".join(UNSAFE_IN_FILENAMES.sub(" ", title).split())[:120].strip(" .")
+    return f"{name or 'document'}.md"
+
+
+@require_http_methods(["GET", "POST"])
+@with_document()
+def document_report(request, document, role):
+    form = ReportForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        moderation.report_create(
+            document=document,
+            reporter=request.user,
+            reporter_name=identity_for(user=request.user, guest_name=request.session.get(SESSION_GUEST_NAME, "")).name,
+            reason=form.cleaned_data["reason"],
+        )
+        messages.success(request, "Thank you: the moderators will look at this document.")
+        return redirect(document)
+    return render(request, "collab/report.html", {"document": document, "form": form})
+
+
+# -- sharing ------------------------------------------------------------------
+
+SHARE_ACTIONS = ("add_member", "set_role", "remove_member", "create_link", "revoke_link", "transfer")
+
+
+@require_http_methods(["GET", "POST"])
+@with_document(Role.OWNER)
+def document_share(request, document, role):
+    action = request.POST.get("action") if request.method == "POST" else None
+    if request.method == "POST" and action not in SHARE_ACTIONS:
+        messages.error(request, "Unknown action.")
+        return redirect("document_share", document.id)
+    data = request.POST if request.method == "POST" else None
+    add_form = AddMemberForm(data if action == "add_member" else None, document=document, prefix="add")
+    link_form = CreateLinkForm(data if action == "create_link" else None, prefix="link")
+    transfer_form = TransferForm(data if action == "transfer" else None, document=document, prefix="transfer")
+
+    if action == "add_member" and add_form.is_valid():
+        user = add_form.cleaned_data["username"]
+        sharing.membership_set(document=document, user=user, role=add_form.cleaned_data["role"])
+        messages.success(
+            request, f"{display_name(user)} can now {add_form.cleaned_data['role'] == 'editor' and 'edit' or 'view'}."
+        )
+        return redirect("document_share", document.id)
+    if action in ("set_role", "remove_member"):
+        membership = get_object_or_404(Membership, pk=request.POST.get("membership"), document=document)
+        if action == "remove_member":
+            sharing.membership_remove(document=document, user=membership.user)
+            messages.success(request, f"{display_name(membership.user)} no longer has access.")
+        else:
+            role_form = MemberRoleForm(request.POST)
+            if role_form.is_valid():
+                sharing.membership_set(document=document, user=membership.user, role=role_form.cleaned_data["role"])
+                messages.success(request, f"{display_name(membership.user)} is now {role_form.cleaned_data['role']}.")
+            else:
+                messages.error(request, "Choose editor or viewer.")
+        return redirect("document_share", document.id)
+    if action == "create_link" and link_form.is_valid():
+        sharing.link_create(
+            document=document,
+            role=link_form.cleaned_data["role"],
+            expires_at=link_form.expires_at(),
+            created_by=request.user,
+        )
+        messages.success(request, "Link created.")
+        return redirect("document_share", document.id)
+    if action == "revoke_link":
+        link = get_object_or_404(ShareLink, pk=request.POST.get("link"), document=document)
+        sharing.link_revoke(link=link)
+        messages.success(request, "Link revoked: it no longer opens the document.")
+        return redirect("document_share", document.id)
+    if action == "transfer" and transfer_form.is_valid():
+        new_owner = transfer_form.cleaned_data["username"]
+        sharing.ownership_transfer(document=document, new_owner=new_owner)
+        messages.success(request, f"{display_name(new_owner)} now owns “{document.title}”.")
+        return redirect(document)
+
+    context = {
+        "document": document,
+        "memberships": document.memberships.select_related("user__profile"),
+        "links": document.share_links.all(),
+        "add_form": add_form,
+        "link_form": link_form,
+        "transfer_form": transfer_form,
+        "roles": MemberRoleForm.base_fields["role"].choices,
+    }
+    return render(request, "collab/share.html", context, status=400 if request.method == "POST" else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def share_link_open(request, token):
+    link = sharing.link_for_token(token)
+    if link is None:
+        return render(request, "collab/link_invalid.html", status=404)
+    if request.user.is_authenticated:
+        sharing.link_open(session=request.session, link=link)
+        return redirect(link.document)
+    form = GuestForm(request.POST or None, initial={"name": request.session.get(SESSION_GUEST_NAME, "")})
+    if request.method == "POST" and form.is_valid():
+        sharing.link_open(session=request.session, link=link, guest_name=form.cleaned_data["name"])
+        return redirect(link.document)
+    return render(request, "collab/guest.html", {"form": form, "link": link})
+
+
+@require_GET
+def healthz(request):
+    results = health.run_checks()
+    healthy = all(value == "ok" for value in results.values())
+    return JsonResponse(results, status=200 if healthy else 503)
+
+
+def csrf_failure(request, reason=""):
+    """A form refused by the CSRF check (an expired page, cookies off): the site's own page."""
+    return render(request, "403_csrf.html", {"no_cookie": reason == REASON_NO_CSRF_COOKIE}, status=403)

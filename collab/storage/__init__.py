@@ -1,0 +1,3 @@
+"""The update log and snapshots, and the connections to PostgreSQL they are read and
+written over.
+"""

@@ -1,0 +1,3 @@
+"""The Yjs formats, without Django: the y-websocket wire protocol, update checks,
+awareness.
+"""
