@@ -4,135 +4,35 @@ from __future__ import annotations
 
 import re
 import time
-import urllib.request
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from collab.access import sharing
-from collab.models import Document
 from collab.moderation import actions as moderation
-from collab.storage import persistence
-from collab.yjs.crdt import new_doc
-from tests.browser import chromium, screenshot
+from tests.browser import (
+    SYNC_TIMEOUT,
+    avatar,
+    chromium,
+    editor_content,
+    export,
+    make_document,
+    named,
+    open_editor,
+    put_cursor,
+    screenshot,
+    signed_in_context,
+    text_of,
+    type_interleaved,
+    wait_contains,
+    wait_export,
+    wait_saved,
+    wait_synced,
+    wait_text,
+)
 from tests.conftest import make_user, running_workers, session_cookie
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
-
-# The page runs under a strict Content-Security-Policy (no eval): every predicate
-# given to wait_for_function is a function, never an expression string.
-
-SYNC_TIMEOUT = 10_000  # ms: a bound on convergence generous enough for a loaded CI machine
-VIEWPORT = {"width": 1280, "height": 760}
-
-
-# -- helpers ------------------------------------------------------------------
-
-
-def named(user, first: str, last: str):
-    user.first_name, user.last_name = first, last
-    user.save(update_fields=["first_name", "last_name"])
-    return user
-
-
-def make_document(owner, *, title="Project notes", text="", share=()) -> Document:
-    document = Document.objects.create(owner=owner, title=title)
-    if text:
-        doc, ytext = new_doc()
-        ytext += text
-        persistence.append(document.id, [doc.get_update()])
-    for user, role in share:
-        sharing.membership_set(document=document, user=user, role=role)
-    return document
-
-
-def signed_in_context(browser, base_url: str, cookie: str, **options):
-    """A browser context holding the session `cookie` (from session_cookie, made before the browser starts)."""
-    context = browser.new_context(viewport=VIEWPORT, **options)
-    name, value = cookie.split("=", 1)
-    context.add_cookies([{"name": name, "value": value, "url": base_url}])
-    return context
-
-
-def open_editor(browser, base_url: str, cookie: str, document, **options):
-    """A new signed-in context with the document open and synced; (context, page)."""
-    context = signed_in_context(browser, base_url, cookie, **options)
-    page = context.new_page()
-    page.goto(f"{base_url}/docs/{document.id}/")
-    wait_synced(page)
-    return context, page
-
-
-def wait_synced(page, timeout=SYNC_TIMEOUT):
-    try:
-        page.wait_for_function(
-            "() => document.body.dataset.connection === 'connected' && document.body.dataset.synced === 'true'",
-            timeout=timeout,
-        )
-    except PlaywrightTimeout:
-        state = page.evaluate("() => JSON.stringify(document.body.dataset)")
-        raise AssertionError(f"the page did not connect and sync within {timeout} ms: {state}") from None
-
-
-def wait_saved(page, timeout=SYNC_TIMEOUT):
-    page.wait_for_function("() => document.body.dataset.saved === 'true'", timeout=timeout)
-
-
-def text_of(page) -> str:
-    return page.evaluate("window.collab.text()")
-
-
-def wait_text(page, expected: str, timeout=SYNC_TIMEOUT):
-    page.wait_for_function("expected => window.collab.text() === expected", arg=expected, timeout=timeout)
-
-
-def wait_contains(page, *parts: str, timeout=SYNC_TIMEOUT):
-    page.wait_for_function(
-        "parts => parts.every(p => window.collab.text().includes(p))", arg=list(parts), timeout=timeout
-    )
-
-
-def export(base_url: str, cookie: str, document) -> str:
-    request = urllib.request.Request(f"{base_url}/docs/{document.id}/export.md", headers={"Cookie": cookie})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.read().decode("utf-8")
-
-
-def wait_export(base_url: str, cookie: str, document, expected: str, timeout: float = SYNC_TIMEOUT / 1000) -> str:
-    """The export once it equals `expected` (the database may lag the browsers by a commit); else the last one."""
-    deadline = time.monotonic() + timeout
-    while True:
-        text = export(base_url, cookie, document)
-        if text == expected or time.monotonic() > deadline:
-            return text
-        time.sleep(0.1)
-
-
-def editor_content(page):
-    return page.locator(".cm-content")
-
-
-def put_cursor(page, where: str):
-    """Focus the editor and move the cursor to the start or the end of the document."""
-    editor_content(page).click()
-    page.keyboard.press("Control+Home" if where == "start" else "Control+End")
-
-
-def type_interleaved(page_a, text_a: str, page_b, text_b: str, chunk: int = 3):
-    """Both pages type at once: alternate small chunks, never waiting for the other side."""
-    for i in range(0, max(len(text_a), len(text_b)), chunk):
-        if text_a[i : i + chunk]:
-            page_a.keyboard.type(text_a[i : i + chunk])
-        if text_b[i : i + chunk]:
-            page_b.keyboard.type(text_b[i : i + chunk])
-
-
-def avatar(page, name: str):
-    return page.locator(f'#presence [role="listitem"][data-name="{name}"]')
-
-
-# -- tests --------------------------------------------------------------------
 
 
 def test_two_people_type_at_once_and_converge_on_the_stored_text(server, owner, editor):
@@ -395,14 +295,14 @@ def test_a_second_worker_joins_a_document_one_worker_had_alone(transactional_db,
     the second worker opens it, what was typed meanwhile, the text typed after and
     both people's presence reach the other side. The workers' ticker is slowed to
     30 s so that its catch-up from the log cannot stand in for the relay."""
-    from collab.realtime.room import Room
+    from collab.realtime.replication import Replication
 
     document = make_document(owner, text="Alone at first.\n", share=[(editor, "editor")])
     cookie_a, cookie_b = session_cookie(owner), session_cookie(editor)
     workers = running_workers(redis_server.url, env={"COLLAB_RESYNC_INTERVAL": "30"}, name="browser")
     with workers as (worker1, worker2), chromium() as browser:
         _, page_a = open_editor(browser, worker1.url, cookie_a, document)
-        time.sleep(Room.ANNOUNCE_SECONDS + 0.5)
+        time.sleep(Replication.ANNOUNCE_SECONDS + 0.5)
         put_cursor(page_a, "end")
         page_a.keyboard.type("Typed alone. ")
         wait_saved(page_a)
@@ -410,7 +310,7 @@ def test_a_second_worker_joins_a_document_one_worker_had_alone(transactional_db,
         wait_text(page_b, "Alone at first.\nTyped alone. ")
         expect(avatar(page_a, "edith")).to_have_count(1)
         expect(avatar(page_b, "olivia")).to_have_count(1)
-        time.sleep(Room.ANNOUNCE_SECONDS + 0.5)  # both rooms now publish only because they know of each other
+        time.sleep(Replication.ANNOUNCE_SECONDS + 0.5)  # both rooms now publish only because they know of each other
         put_cursor(page_b, "start")
         page_b.keyboard.type("From worker two. ")
         wait_contains(page_a, "From worker two. ")

@@ -326,8 +326,7 @@ async def test_catching_up_from_the_log_repairs_the_clients_too(owner):
     text += "b"
     text += "c"
     await database_sync_to_async(persistence.append)(document.id, typed)  # entries 1..3, by another worker
-    overtaking = {"type": "doc.updates", "origin": "another worker", "first_seq": 2, "updates": typed[1:], "count": 2}
-    await room._on_event(overtaking)
+    await room.apply_relayed(typed[1:], first_seq=2, count=2, growth=None)  # overtaking entry 1
     await room.catch_up()
     assert str(room.text) == "abc"
     assert conn.text() == "abc"
@@ -386,7 +385,7 @@ async def test_other_workers_get_the_stored_updates_even_if_a_catch_up_applied_t
     update = edit("typed")
     await room.receive(conn, protocol.sync_update(update))
     await room.drain()
-    await room._drain_outbox()
+    await room.replication.drain_outbox()
     [event] = [e for e in layer.sent if e["type"] == "doc.updates"]
     assert event["first_seq"] == 1 and event["count"] == 1
     assert event["updates"] == [update]
@@ -419,11 +418,11 @@ async def test_other_workers_are_told_before_the_local_clients_are_sent_to(owner
     conns = [FakeConnection(owner.pk, on_frame=local_send) for _ in range(3)]
     for conn in conns:
         await room.join(conn, conn.seat)
-    await room._drain_outbox()
+    await room.replication.drain_outbox()
     order.clear()
     await room.receive(conns[0], protocol.sync_update(edit("typed")))
     await room.drain()
-    await room._drain_outbox()
+    await room.replication.drain_outbox()
     assert order == ["doc.updates", "local", "local", "local"]
     await room.stop(compact=False)
 
@@ -515,9 +514,10 @@ async def rooms_on_two_workers(owner, monkeypatch):
     New rooms do not publish before they know of another (no announcement window)."""
     from channels.layers import InMemoryChannelLayer
 
+    from collab.realtime.replication import Replication
     from collab.realtime.room import Room
 
-    monkeypatch.setattr(Room, "ANNOUNCE_SECONDS", 0.0)
+    monkeypatch.setattr(Replication, "ANNOUNCE_SECONDS", 0.0)
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
     layer = InMemoryChannelLayer()
     rooms: list[Room] = []
@@ -545,7 +545,7 @@ async def room_telling_other_workers(owner):
     document = await database_sync_to_async(Document.objects.create)(owner=owner)
     layer = RecordingLayer()
     room = Room(document.id, layer=layer)
-    room.ANNOUNCE_SECONDS = 0.0
+    room.replication.ANNOUNCE_SECONDS = 0.0
     await room.start()
     conn = FakeConnection(owner.pk)
     await room.join(conn, conn.seat)
@@ -553,7 +553,7 @@ async def room_telling_other_workers(owner):
     async def type_and_count_relays(text: str) -> int:
         await room.receive(conn, protocol.sync_update(edit(text)))
         await room.drain()
-        await room._drain_outbox()
+        await room.replication.drain_outbox()
         return sum(e["type"] == "doc.updates" for e in layer.sent)
 
     return room, layer, conn, type_and_count_relays
@@ -563,18 +563,19 @@ async def room_telling_other_workers(owner):
 async def test_a_room_publishes_only_while_another_worker_has_the_document_open(owner):
     room, layer, conn, type_and_count_relays = await room_telling_other_workers(owner)
 
-    await room._drain_outbox()
-    assert layer.sent == [{"type": "doc.awareness_query", "origin": room.channel, "seq": 0, "worker": "worker.test"}]
+    await room.replication.drain_outbox()
+    channel = room.replication.channel
+    assert layer.sent == [{"type": "doc.awareness_query", "origin": channel, "seq": 0, "worker": "worker.test"}]
     assert await type_and_count_relays("alone") == 0
-    await room._on_event({"type": "doc.awareness_query", "origin": "room.elsewhere", "seq": 1})
-    await room._drain_outbox()
-    assert layer.sent[-1] == {"type": "doc.here", "origin": room.channel, "seq": 1, "worker": "worker.test"}
+    await room.replication.on_event({"type": "doc.awareness_query", "origin": "room.elsewhere", "seq": 1})
+    await room.replication.drain_outbox()
+    assert layer.sent[-1] == {"type": "doc.here", "origin": channel, "seq": 1, "worker": "worker.test"}
     assert await type_and_count_relays("heard") == 1
-    await room._on_event({"type": "doc.bye", "origin": "room.elsewhere"})
+    await room.replication.on_event({"type": "doc.bye", "origin": "room.elsewhere"})
     assert await type_and_count_relays("alone again") == 1
     assert conn.text().count("alone") == 2 and "heard" in conn.text()  # every keystroke reached the local client
     await room.stop(compact=False)
-    assert layer.sent[-1] == {"type": "doc.bye", "origin": room.channel, "worker": "worker.test"}
+    assert layer.sent[-1] == {"type": "doc.bye", "origin": channel, "worker": "worker.test"}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -582,18 +583,18 @@ async def test_a_room_that_knows_every_peers_inbox_sends_there_instead_of_to_the
     """Each worker then reads one message for a batch of events rather than one per
     event; the group still gets what is for rooms this one may not know."""
     room, layer, conn, type_and_count_relays = await room_telling_other_workers(owner)
-    await room._on_event({"type": "doc.alive", "origin": "room.a", "worker": "worker.1"})
-    await room._on_event({"type": "doc.alive", "origin": "room.b", "worker": "worker.2"})
-    await room._drain_outbox()
+    await room.replication.on_event({"type": "doc.alive", "origin": "room.a", "worker": "worker.1"})
+    await room.replication.on_event({"type": "doc.alive", "origin": "room.b", "worker": "worker.2"})
+    await room.replication.drain_outbox()
     sent = len(layer.sent)
     assert await type_and_count_relays("direct") == 0  # none to the group
     assert [(inbox, [(c, e["type"]) for c, e in m["events"]]) for inbox, m in layer.inboxes] == [
         ("worker.1", [("room.a", "doc.updates")]),
         ("worker.2", [("room.b", "doc.updates")]),
     ]
-    await room._on_event({"type": "doc.alive", "origin": "room.c"})  # says no inbox
+    await room.replication.on_event({"type": "doc.alive", "origin": "room.c"})  # says no inbox
     assert await type_and_count_relays("grouped") == 1 and len(layer.inboxes) == 2
-    await room._on_event({"type": "doc.bye", "origin": "room.c"})
+    await room.replication.on_event({"type": "doc.bye", "origin": "room.c"})
     await room.stop(compact=False)
     assert layer.sent[-1]["type"] == "doc.bye" and len(layer.sent) == sent + 2
     assert [(inbox, m["events"][0][1]["type"]) for inbox, m in layer.inboxes[2:]] == [
@@ -610,24 +611,24 @@ async def test_a_room_forgets_a_peer_it_has_not_heard_from_and_stops_publishing(
 
     async def tick():
         await room.tick((room.tracker.seq, room.rights.version), rejoin=False)
-        await room._drain_outbox()
+        await room.replication.drain_outbox()
 
-    await room._on_event({"type": "doc.alive", "origin": "room.elsewhere"})
+    await room.replication.on_event({"type": "doc.alive", "origin": "room.elsewhere"})
     assert await type_and_count_relays("heard") == 1
-    room._sent_at -= 4  # quiet for more than a third of the timeout: it says it is still here
+    room.replication._sent_at -= 4  # quiet for more than a third of the timeout: it says it is still here
     await tick()
-    assert layer.sent[-1] == {"type": "doc.alive", "origin": room.channel, "worker": "worker.test"}
-    room._peers["room.elsewhere"].heard_at -= 9  # silent, but not for the whole timeout yet
+    assert layer.sent[-1] == {"type": "doc.alive", "origin": room.replication.channel, "worker": "worker.test"}
+    room.replication._peers["room.elsewhere"].heard_at -= 9  # silent, but not for the whole timeout yet
     await tick()
-    assert room.peers == {"room.elsewhere"}
-    room._peers["room.elsewhere"].heard_at -= 2
+    assert room.replication.peers == {"room.elsewhere"}
+    room.replication._peers["room.elsewhere"].heard_at -= 2
     await tick()
-    assert room.peers == set()
+    assert room.replication.peers == set()
     sent = len(layer.sent)
     assert await type_and_count_relays("alone") == 1  # not published
     await tick()
     assert len(layer.sent) == sent  # no one left to tell it is alive
-    await room._on_event({"type": "doc.alive", "origin": "room.elsewhere"})  # it was only cut off
+    await room.replication.on_event({"type": "doc.alive", "origin": "room.elsewhere"})  # it was only cut off
     assert await type_and_count_relays("heard again") == 2
     await room.stop(compact=False)
 
@@ -641,21 +642,22 @@ async def test_a_room_opening_elsewhere_gets_what_was_committed_while_nobody_lis
     async with rooms_on_two_workers(owner, monkeypatch) as (open_room, connections):
         first = await open_room()
         answer = asyncio.Event()
-        on_event = first._on_event
+        on_event = first.replication.on_event
 
         async def held_until_answered(event):
             await answer.wait()  # the announcement arrives after the keystroke below
             await on_event(event)
 
-        first._on_event = held_until_answered
+        first.replication.on_event = held_until_answered
         second = await open_room()
         await first.receive(connections[first], protocol.sync_update(edit("unheard")))
         await first.drain()
-        assert first.peers == set() and second.tracker.seq == 0
+        assert first.replication.peers == set() and second.tracker.seq == 0
         answer.set()
         assert await until(lambda: connections[second].text() == "unheard")
         assert second.tracker.seq == 1 and str(second.text) == "unheard"
-        assert first.peers == {second.channel} and second.peers == {first.channel}
+        a, b = first.replication, second.replication
+        assert a.peers == {b.channel} and b.peers == {a.channel}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -663,14 +665,15 @@ async def test_rooms_that_know_each_other_relay_both_ways_until_one_closes(owner
     async with rooms_on_two_workers(owner, monkeypatch) as (open_room, connections):
         first = await open_room()
         second = await open_room()
-        assert await until(lambda: first.peers == {second.channel} and second.peers == {first.channel})
+        a, b = first.replication, second.replication
+        assert await until(lambda: a.peers == {b.channel} and b.peers == {a.channel})
         await first.receive(connections[first], protocol.sync_update(edit("one ")))
         assert await until(lambda: connections[second].text() == "one ")
         await second.receive(connections[second], protocol.sync_update(edit("two ")))
         assert await until(lambda: sorted(connections[first].text().split()) == ["one", "two"])
         await second.stop(compact=False)
-        assert await until(lambda: first.peers == set())
-        assert not first._publishing()
+        assert await until(lambda: first.replication.peers == set())
+        assert not a.publishing()
 
 
 def test_known_accounts_are_what_the_ticker_read_lately(settings):

@@ -212,12 +212,12 @@ async def test_a_worker_alone_with_a_document_tells_a_second_one_as_soon_as_it_o
     """A worker alone with a document publishes nothing once its announcement window
     has passed; when a second worker opens the document the two find each other and
     relay at once both ways. The ticker is slowed to 30 s so that it cannot stand in."""
-    from collab.realtime.room import Room
+    from collab.realtime.replication import Replication
 
     with running_workers(redis_server.url, env={"COLLAB_RESYNC_INTERVAL": "30"}, name="alone") as workers:
         a = await open_client(workers[0], document, cookie, "a")
         a.insert(0, "first ")
-        await asyncio.sleep(Room.ANNOUNCE_SECONDS + 0.5)
+        await asyncio.sleep(Replication.ANNOUNCE_SECONDS + 0.5)
         a.insert(len(a.value()), "alone ")  # committed while no other worker listens
         for _ in range(100):
             if await stored_text(document) == "first alone ":
@@ -225,7 +225,7 @@ async def test_a_worker_alone_with_a_document_tells_a_second_one_as_soon_as_it_o
             await asyncio.sleep(0.05)
         b = await open_client(workers[1], document, cookie, "b")
         await converge([a, b], "first alone ", timeout=5)
-        await asyncio.sleep(Room.ANNOUNCE_SECONDS + 0.5)  # b's room no longer publishes unless it knows of a's
+        await asyncio.sleep(Replication.ANNOUNCE_SECONDS + 0.5)  # b's room no longer publishes unless it knows of a's
         a.insert(0, "then ")
         b.insert(len(b.value()), "both")
         text = await converge([a, b], timeout=5)
@@ -247,7 +247,7 @@ async def messages_on(listener, seconds: float) -> int:
 async def test_a_worker_stops_relaying_to_one_that_crashed(transactional_db, redis_server, document, cookie):
     """A killed worker says no goodbye; the other forgets it after COLLAB_PEER_TIMEOUT
     of silence and stops publishing the document's updates to Redis."""
-    from collab.realtime.room import Room
+    from collab.realtime.replication import Replication
 
     env = {"COLLAB_PEER_TIMEOUT": "1.5", "COLLAB_RESYNC_INTERVAL": "0.1"}
     client = redis.asyncio.Redis.from_url(redis_server.url)
@@ -258,7 +258,7 @@ async def test_a_worker_stops_relaying_to_one_that_crashed(transactional_db, red
         with running_workers(redis_server.url, env=env, name="crash") as workers:
             a = await open_client(workers[0], document, cookie, "a")
             b = await open_client(workers[1], document, cookie, "b")
-            await asyncio.sleep(Room.ANNOUNCE_SECONDS + 0.5)
+            await asyncio.sleep(Replication.ANNOUNCE_SECONDS + 0.5)
             await messages_on(listener, 0.1)
             a.insert(0, "relayed ")
             await converge([a, b], "relayed ", timeout=5)

@@ -14,58 +14,27 @@ applied by log `seq`; the registry's ticker compares that with the database and
 re-reads the log when a room has stayed behind for a full tick, and re-joins the
 group. That bounds divergence to about two ticks (`COLLAB_RESYNC_INTERVAL`).
 
-A room publishes only while another worker has the document open: a publish,
-and reading it back (Pub/Sub delivers to the publisher's own subscription too),
-took a third of a worker's CPU for documents no other worker held. Rooms learn
-of each other from an announcement when one opens (answered with the answerer's
-log position, so that the newcomer catches up on what was committed while
-nobody listened), from every event they receive, and from a goodbye when one
-closes, or, for one on a worker that crashed, from its silence: a room sends
-something at least every third of `COLLAB_PEER_TIMEOUT` and forgets a peer it
-has not heard from in that long. A new room publishes everything for its first
-`ANNOUNCE_SECONDS` while the answers come in, and one that had to catch up from
-the log announces itself again, so a lost announcement costs a catch-up, not
-more. Past that window, a room that knows every peer's worker sends its events
-to those rooms directly, through their workers' inboxes (`collab.realtime.inbox`): a
-worker then reads one message per batch of events, not one per event.
+Three parts, one module each: this one holds the document's local state and
+connections and does the commit and relay; `collab.realtime.replication` links
+the room to the same document's rooms on other workers; and
+`collab.realtime.room_rights` decides what each connection may do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.utils import timezone
 from pycrdt import merge_updates
 
 from collab.access.rights import DocumentRights
-from collab.exceptions import (
-    AccessRemoved,
-    ClientTooSlow,
-    CloseCode,
-    ConnectionClosingError,
-    DisconnectedByModerator,
-    DocumentTooLarge,
-    RateLimited,
-    RejectedUpdate,
-)
-from collab.infra import outage
+from collab.exceptions import ClientTooSlow, CloseCode, DocumentTooLarge, RateLimited, RejectedUpdate
 from collab.realtime import db
-from collab.realtime.events import (
-    AliveEvent,
-    AwarenessEvent,
-    AwarenessQueryEvent,
-    ByeEvent,
-    HereEvent,
-    UpdatesEvent,
-    group_name,
-)
-from collab.realtime.inbox import Inbox, inbox_for, listen
 from collab.realtime.members import Connection, Member, Seat
-from collab.realtime.publisher import Publisher, publisher_for
+from collab.realtime.replication import Replication
+from collab.realtime.room_rights import RoomRights
 from collab.storage import persistence
 from collab.yjs.awareness import AwarenessStates, stamp_identity
 from collab.yjs.crdt import (
@@ -89,7 +58,6 @@ from collab.yjs.protocol import (
     decode_frame,
     encode_awareness,
     extension_frame,
-    rights_frame,
     sync_step1,
     sync_step2,
     sync_update,
@@ -98,16 +66,6 @@ from collab.yjs.protocol import (
 logger = logging.getLogger(__name__)
 
 UPDATE_HEADER_BYTES = 7  # a sync update message's bytes before its payload: type, step, length (< 32 GiB)
-
-
-def role_under(rights: DocumentRights, seat: Seat):
-    """The seat's role under `rights`; DisconnectedByModerator or AccessRemoved if none."""
-    if seat.epoch < rights.epoch:
-        raise DisconnectedByModerator("disconnected by a moderator")
-    role = rights.role_of(seat.principal)
-    if role is None:
-        raise AccessRemoved("access removed")
-    return role
 
 
 class SeqTracker:
@@ -124,14 +82,6 @@ class SeqTracker:
             self.seq = max(self.seq, self.ahead.pop(0)[1])
 
 
-@dataclass(slots=True)
-class Peer:
-    """This document's room on another worker, as far as this room knows it."""
-
-    heard_at: float  # when it last sent anything (time.monotonic)
-    inbox: str | None  # its worker's inbox (collab.realtime.inbox), if it said
-
-
 @dataclass
 class Pending:
     update: bytes
@@ -141,24 +91,17 @@ class Pending:
 
 
 class Room:
-    ANNOUNCE_SECONDS = 2.0  # a new room publishes everything this long, whether or not it knows of others
-
     def __init__(self, document_id, *, layer=None):
         """`layer`: the channel layer to the other workers, or None for a single process."""
         self.id = str(document_id)
-        self.group = group_name(self.id)
-        self.layer = layer
-        self.rights: DocumentRights | None = None
+        self.permissions = RoomRights(self)
+        self.replication: Replication | None = Replication(self, layer) if layer is not None else None
         self.doc, self.text = new_doc()
         self.awareness = AwarenessStates()
         self.awareness_owners: dict[int, Member] = {}  # which local connection introduced a client id
         self.members: dict[Connection, Member] = {}
         self.tracker = SeqTracker()
         self.behind_at: int = 0  # the database's seq at the last tick, if we were behind it
-        self.channel: str | None = None
-        self._peers: dict[str, Peer] = {}  # by channel
-        self._sent_at = 0.0  # when this room last sent the other workers anything
-        self._announced_until = 0.0
         self.pending: list[Pending] = []
         self.since_compaction = 0
         self._whole_doc_step2: bytes | None = None  # what a client holding nothing gets, until the Doc changes
@@ -168,9 +111,6 @@ class Room:
         self._idle.set()
         self._tasks: list[asyncio.Task] = []
         self._catch_up_lock = asyncio.Lock()
-        self._publisher: Publisher | None = None  # the worker's queue of events for the other workers
-        self._inbox: Inbox | None = None  # where the other workers' rooms send to this one
-        self._last_ticket = 0  # of this room's latest event in it
         self.closed = False
         self.title: str | None = None  # as the ticker last read it
         # Read once: Django's settings object costs a lookup through LazyObject per
@@ -189,57 +129,26 @@ class Room:
         moments before: a reconnect opens many rooms at once, and each read of the
         rights is three queries. The ticker catches any change since, as for every room.
         """
-        self.rights = rights or await db.load_rights(self.id)
+        self.permissions.rights = rights or await db.load_rights(self.id)
         if self.rights is None:
             raise persistence.DocumentGone(self.id)
         state = await db.read_since(self.id)
         self._apply_stored(state)
-        if self.layer is not None:
-            self.channel = await self.layer.new_channel("room.")
-            await self.layer.group_add(self.group, self.channel)
-            self._publisher = publisher_for(self.layer)
-            self._inbox = inbox_for(self.layer)
-            await self._inbox.open()
-            self._inbox.add(self.channel, self._on_event)
-            receiving = listen(self.layer, self.channel, self._on_group_event, f"room {self.id}")
-            self._tasks.append(asyncio.create_task(receiving, name=f"room-receive-{self.id}"))
-            # Rooms of this document on other workers answer: who they are, who is there.
-            self._announced_until = time.monotonic() + self.ANNOUNCE_SECONDS
-            await self._announce()
+        if self.replication is not None:
+            await self.replication.open()
         self._tasks.append(asyncio.create_task(self._flush_loop(), name=f"room-flush-{self.id}"))
 
     async def stop(self, *, compact: bool = True) -> None:
         """Persist what is pending, relay it, leave the group, stop the tasks."""
         self.closed = True
         await self.drain()
-        if self.layer is not None:
-            # To the whole group, for rooms that learnt of this one but it not of them;
-            # and to each known peer's inbox, behind the events sent there before.
-            bye: ByeEvent = {"type": "doc.bye", "origin": self.channel}
-            await self._group_send(bye, everyone=True)
-            if self._addressees():
-                await self._group_send(dict(bye))
-            await self._drain_outbox()
-            self._inbox.discard(self.channel)
+        if self.replication is not None:
+            await self.replication.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.layer is not None and self.channel:
-            try:
-                await self.layer.group_discard(self.group, self.channel)
-            except Exception as exc:
-                outage.redis.failed(f"room {self.id} leaving its group", exc)
         if compact and self.since_compaction:
             await self._compact()
-
-    async def _drain_outbox(self, timeout: float = 5.0) -> None:
-        """Wait until this room's events so far are sent to the other workers."""
-        if self._publisher is None:
-            return
-        try:
-            await asyncio.wait_for(self._publisher.wait_sent(self._last_ticket), timeout)
-        except TimeoutError:
-            logger.warning("room %s: events for other workers not sent in %g s", self.id, timeout)
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed and applied."""
@@ -249,6 +158,11 @@ class Room:
             if self.pending:
                 await asyncio.sleep(0)
 
+    @property
+    def rights(self) -> DocumentRights | None:
+        """The document's rights as this room last read them."""
+        return self.permissions.rights
+
     # -- members --------------------------------------------------------------
 
     async def join(self, conn: Connection, seat: Seat) -> Member:
@@ -256,25 +170,14 @@ class Room:
         # Our sync step 1 asks the client for what we lack (its offline edits);
         # it also serves as the first backlog probe.
         member.probe_at = 0
-        await self._send(member, sync_step1(self.doc.get_state()))
+        await self.send(member, sync_step1(self.doc.get_state()))
         current = self.awareness.current()
         if current:
             await self._send_awareness(member, current)
-        if not self.can_write(member):
+        if not self.permissions.can_write(member):
             # Why, as connected members are told when it changes: the page shows the lock.
-            await self._send_rights(member, "locked" if self.rights and self.rights.locked else "")
+            await self.permissions.tell(member, "locked" if self.permissions.locked else "")
         return member
-
-    def recheck(self, seat: Seat) -> Seat:
-        """The seat under the room's rights, if they changed after it was decided.
-
-        Raises AccessRemoved or DisconnectedByModerator if it no longer holds.
-        """
-        rights = self.rights
-        if rights is None or seat.rights_version >= rights.version:
-            return seat
-        role = role_under(rights, seat)
-        return replace(seat, role=role, epoch=rights.epoch, rights_version=rights.version)
 
     async def leave(self, conn: Connection) -> Member | None:
         member = self.members.pop(conn, None)
@@ -305,15 +208,15 @@ class Room:
             if message.step == SyncStep.STEP1:
                 check_state_vector(message.payload)
                 # Always answer, even with an empty update: the client is synced only then.
-                await self._send(member, self._sync_step2(message.payload))
+                await self.send(member, self._sync_step2(message.payload))
             else:
                 if message.step == SyncStep.STEP2 and member.probe_at is not None:
                     # Replies come in order, so the client has read all we sent before the probe.
                     member.acked, member.probe_at = member.probe_at, None
-                if self.can_write(member):
+                if self.permissions.can_write(member):
                     self.submit(member, message.payload)
                 elif message.payload != EMPTY_UPDATE:
-                    await self._refuse_write(member)
+                    await self.permissions.refuse_write(member)
         elif message.type == MessageType.AWARENESS:
             await self._client_awareness(member, message.payload)
         elif message.type == MessageType.QUERY_AWARENESS:
@@ -510,18 +413,8 @@ class Room:
         """Send `updates` to every local member; with `first_seq`, tell the other workers
         about the log entries `stored` from there on (and the most they can add to the
         document's encoded size: `growth`)."""
-        if first_seq is not None and self._publishing():
-            # Every stored entry, also one that did not apply here: the other workers
-            # count these entries as applied.
-            event: UpdatesEvent = {
-                "type": "doc.updates",
-                "origin": self.channel,
-                "first_seq": first_seq,
-                "updates": list(stored),
-                "count": len(stored),
-                "growth": growth,
-            }
-            await self._group_send(event)
+        if first_seq is not None and self.replication is not None and self.replication.publishing():
+            await self.replication.publish_updates(first_seq, stored, growth)
             # Let the publisher send it before the local sends: those take a
             # while in a large room, and the other workers' clients wait meanwhile.
             await asyncio.sleep(0)
@@ -555,98 +448,29 @@ class Room:
                 frames.append(frame)
         return frames
 
-    @property
-    def peers(self):
-        """Channels of this document's rooms on other workers (as a set-like view)."""
-        return self._peers.keys()
+    # -- from other workers (collab.realtime.replication) ----------------------
 
-    def _publishing(self) -> bool:
-        """Whether to tell other workers: one of them has the document open, or may."""
-        return self.layer is not None and (bool(self._peers) or time.monotonic() < self._announced_until)
+    async def apply_relayed(self, updates: list[bytes], first_seq: int, count: int, growth: int | None) -> None:
+        """Log entries `first_seq`.. that another worker's room stored: apply and relay them here."""
+        applied = self._apply_all(updates)
+        self._grown(growth)
+        self.tracker.add(first_seq, first_seq + count - 1)
+        await self._relay(applied)
 
-    def _addressees(self) -> dict[str, str] | None:
-        """{peer's channel: its worker's inbox} when the peers are all known, else
-        None: while the room may not know them all yet (its announcement window),
-        or one did not say its inbox, events go to the whole group."""
-        if time.monotonic() < self._announced_until:
-            return None
-        to = {}
-        for channel, peer in self._peers.items():
-            if peer.inbox is None:
-                return None
-            to[channel] = peer.inbox
-        return to
+    async def apply_relayed_awareness(self, update: bytes) -> None:
+        entries = decode_awareness(update)
+        self.awareness.apply(entries)
+        if len(update) + AWARENESS_HEADER_BYTES <= self._max_message:
+            await self._send_all(awareness_frame(update))
+        else:  # every state of that worker's connections, answering our announcement
+            for frame in awareness_frames(entries, self._max_message):
+                await self._send_all(frame)
 
-    async def _announce(self) -> None:
-        event: AwarenessQueryEvent = {"type": "doc.awareness_query", "origin": self.channel, "seq": self.tracker.seq}
-        await self._group_send(event, everyone=True)
-
-    async def _group_send(self, event, *, everyone: bool = False) -> None:
-        """Queue an event for the other workers; the worker's publisher sends them in order.
-
-        To the peers' inboxes when this room knows them all (`everyone` sends to the
-        whole group: an announcement is for rooms it does not know yet). The caller
-        does not wait for Redis, so a slow round trip never holds up the next group
-        commit or the local relay. If the queue is full the event is dropped: the
-        other workers' ticker repairs that from the log.
-        """
-        event["worker"] = self._inbox.channel
-        ticket = self._publisher.publish(self.group, event, None if everyone else self._addressees())
-        if ticket is None:
-            logger.warning("room %s: relay queue full, dropping a %s event", self.id, event["type"])
-        else:
-            self._last_ticket = ticket
-            self._sent_at = time.monotonic()
-
-    # -- from other workers ---------------------------------------------------
-
-    async def _on_group_event(self, event) -> None:
-        if event.get("origin") != self.channel:  # the group includes this room
-            await self._on_event(event)
-
-    async def _on_event(self, event) -> None:
-        """An event from another worker's room, through the group or this worker's inbox."""
-        kind = event.get("type")
-        origin = event.get("origin")
-        if kind == "doc.bye":
-            self._peers.pop(origin, None)
-            return
-        if origin:
-            peer = self._peers.get(origin)
-            if peer is None:
-                self._peers[origin] = Peer(time.monotonic(), event.get("worker"))
-            else:
-                peer.heard_at = time.monotonic()
-        if kind == "doc.updates":
-            applied = self._apply_all(event["updates"])
-            self._grown(event.get("growth"))
-            self.tracker.add(event["first_seq"], event["first_seq"] + event["count"] - 1)
-            await self._relay(applied)
-        elif kind == "doc.awareness":
-            entries = decode_awareness(event["update"])
-            self.awareness.apply(entries)
-            if len(event["update"]) + AWARENESS_HEADER_BYTES <= self._max_message:
-                await self._send_all(awareness_frame(event["update"]))
-            else:  # every state of that worker's connections, answering our announcement
-                for frame in awareness_frames(entries, self._max_message):
-                    await self._send_all(frame)
-        elif kind == "doc.here":
-            if event.get("seq", 0) > self.tracker.seq:
-                await self.catch_up()  # committed there while no one here listened
-        elif kind == "doc.awareness_query":
-            here: HereEvent = {"type": "doc.here", "origin": self.channel, "seq": self.tracker.seq}
-            # Through the group, as the announcement came: the announcer may catch up
-            # from the log on it, which it does on its own task, not on the inbox's.
-            await self._group_send(here, everyone=True)
-            local = [self.awareness.entries[cid] for cid in self.awareness_owners if cid in self.awareness.entries]
-            local = [entry for entry in local if not entry.removed]
-            if local:
-                event: AwarenessEvent = {
-                    "type": "doc.awareness",
-                    "origin": self.channel,
-                    "update": encode_awareness(local),
-                }
-                await self._group_send(event)
+    def local_awareness(self) -> bytes | None:
+        """The awareness states of this worker's connections, encoded; None if there are none."""
+        local = [self.awareness.entries[cid] for cid in self.awareness_owners if cid in self.awareness.entries]
+        local = [entry for entry in local if not entry.removed]
+        return encode_awareness(local) if local else None
 
     # -- extension messages (collab.yjs.protocol), to the pages that asked ---------
 
@@ -654,7 +478,7 @@ class Room:
         frame = extension_frame(message)
         for member in list(self.members.values()) if members is None else members:
             if member.seat.extensions:
-                await self._send(member, frame)
+                await self.send(member, frame)
 
     async def retitle(self, title: str) -> None:
         """The title as the ticker read it: the pages are told when it changed."""
@@ -666,54 +490,20 @@ class Room:
         if self.title is not None:
             await self.send_extension({"type": "title", "title": self.title}, members)
 
-    # -- rights ---------------------------------------------------------------
+    # -- rights (collab.realtime.room_rights) ----------------------------------
 
-    def can_write(self, member: Member) -> bool:
-        return member.role.can_write and not (self.rights and self.rights.locked)
-
-    async def _send_rights(self, member: Member, reason: str = "") -> None:
-        await self._send(member, rights_frame(member.role.value, self.can_write(member), reason))
-
-    async def _refuse_write(self, member: Member) -> None:
-        """A read-only connection sent changes: they are dropped; tell it (at most every few seconds)."""
-        now = time.monotonic()
-        if now - member.denied_notice_at > 5:
-            member.denied_notice_at = now
-            logger.info("room %s: ignoring changes from a read-only connection", self.id)
-            await self._send_rights(member, "read-only")
+    def recheck(self, seat: Seat) -> Seat:
+        return self.permissions.recheck(seat)
 
     async def apply_rights(self, rights: DocumentRights) -> None:
-        """Re-check every connection against new rights: close the ones that lost access."""
-        was_locked = bool(self.rights and self.rights.locked)
-        self.rights = rights
-        for member in list(self.members.values()):
-            try:
-                role = role_under(rights, member.seat)
-            except ConnectionClosingError as exc:
-                logger.info("room %s: closing a connection: %s", self.id, exc)
-                await self.close_member(member, exc.code, str(exc))
-                continue
-            if role != member.role or rights.locked != was_locked:
-                could_write = member.role.can_write and not was_locked
-                member.role = role
-                await self._send_rights(member, "locked" if rights.locked else "")
-                if self.can_write(member) and not could_write:
-                    # It may hold changes we refused meanwhile, and later changes depend on
-                    # them: our sync step 1 makes it send all we lack.
-                    await self._send(member, sync_step1(self.doc.get_state()))
+        await self.permissions.apply(rights)
 
     async def reload_rights(self) -> None:
         rights = await db.load_rights(self.id)
         if rights is None:
             await self.close_all(CloseCode.NOT_FOUND, "document deleted")
         else:
-            await self.apply_rights(rights)
-
-    def rights_stale(self, version: int) -> bool:
-        if self.rights is None or self.rights.version != version:
-            return True
-        expiry = self.rights.next_expiry()
-        return False if expiry is None else expiry <= timezone.now()
+            await self.permissions.apply(rights)
 
     # -- anti-entropy ---------------------------------------------------------
 
@@ -723,7 +513,7 @@ class Room:
             await self.close_all(CloseCode.NOT_FOUND, "document deleted")
             return
         db_seq, rights_version = state
-        if self.rights_stale(rights_version):
+        if self.permissions.stale(rights_version):
             await self.reload_rights()
         if self.behind_at and self.tracker.seq < self.behind_at:
             await self.catch_up()
@@ -731,33 +521,10 @@ class Room:
         expired = self.awareness.expire()
         if expired:
             await self._send_all(awareness_frame(encode_awareness(expired)))
-        if rejoin and self.layer is not None and self.channel:
-            try:
-                await self.layer.group_add(self.group, self.channel)  # Redis may have restarted
-            except Exception as exc:
-                outage.redis.failed(f"room {self.id} re-joining its group", exc)
-        await self._keep_peers()
-
-    async def _keep_peers(self) -> None:
-        """Forget peers not heard from in a while, and tell them we are still here.
-
-        A worker that crashed sends no goodbye: its peers would publish every update
-        to no one until their rooms closed. Each room therefore sends something at
-        least every third of the timeout (an alive event when nothing else went),
-        and forgets a peer silent for the whole timeout. One forgotten by mistake
-        (Redis cut off meanwhile) is learnt again from its next event, or from the
-        announcement that follows a catch-up.
-        """
-        if not self._peers:
-            return
-        now = time.monotonic()
-        timeout = settings.COLLAB_PEER_TIMEOUT
-        for channel in [c for c, peer in self._peers.items() if now - peer.heard_at > timeout]:
-            logger.info("room %s: nothing from %s in %g s; no longer relaying to it", self.id, channel, timeout)
-            del self._peers[channel]
-        if self._peers and now - self._sent_at > timeout / 3:
-            alive: AliveEvent = {"type": "doc.alive", "origin": self.channel}
-            await self._group_send(alive)
+        if self.replication is not None:
+            if rejoin:
+                await self.replication.rejoin()
+            await self.replication.keep_peers()
 
     async def catch_up(self) -> None:
         """Apply what the log holds beyond our seq (relays we missed)."""
@@ -772,8 +539,8 @@ class Room:
                 # Entries relayed to us after the lost one wait, in the Doc and in
                 # each client, for what they depend on: the log's entries release them.
                 await self._relay(applied)
-                if self.layer is not None:
-                    await self._announce()  # a worker that did not know of us now does
+                if self.replication is not None:
+                    await self.replication.announce()  # a worker that did not know of us now does
 
     def _apply_stored(self, state: persistence.LogState) -> None:
         self._apply_all(state.all_updates(), stored=True)
@@ -793,19 +560,18 @@ class Room:
 
     async def _broadcast_awareness(self, update: bytes) -> None:
         await self._send_all(awareness_frame(update))
-        if self._publishing():
-            event: AwarenessEvent = {"type": "doc.awareness", "origin": self.channel, "update": update}
-            await self._group_send(event)
+        if self.replication is not None and self.replication.publishing():
+            await self.replication.publish_awareness(update)
 
     async def _send_awareness(self, member: Member, entries: list[AwarenessEntry]) -> None:
         for frame in awareness_frames(entries, self._max_message):
-            await self._send(member, frame)
+            await self.send(member, frame)
 
     async def _send_all(self, frame: bytes) -> None:
         for member in list(self.members.values()):
-            await self._send(member, frame)
+            await self.send(member, frame)
 
-    async def _send(self, member: Member, frame: bytes) -> None:
+    async def send(self, member: Member, frame: bytes) -> None:
         if member.closing:
             return
         member.sent += len(frame)
