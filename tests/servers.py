@@ -20,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,8 @@ class Server:
         self.env = {
             **inherited,
             "DEBUG": "0",
-            "SECRET_KEY": os.environ.get("SECRET_KEY") or "test-secret-key-for-daphne-processes",
+            # The test process's own key (from the environment or data/secret_key): both sign sessions.
+            "SECRET_KEY": settings.SECRET_KEY,
             "DATABASE_URL": database_url(),
             "REDIS_URL": redis_url,
             "PYTHONUNBUFFERED": "1",
