@@ -85,7 +85,7 @@ def make_document(owner, *, title="Project notes", text="", share=()) -> Documen
 
 def signed_in_context(browser, base_url: str, cookie: str, **options):
     """A browser context holding the session `cookie` (from session_cookie, made before the browser starts)."""
-    context = browser.new_context(viewport=VIEWPORT, **options)
+    context = browser.new_context(**{"viewport": VIEWPORT, **options})
     name, value = cookie.split("=", 1)
     context.add_cookies([{"name": name, "value": value, "url": base_url}])
     return context
@@ -194,10 +194,14 @@ def local_copy(page, document) -> str | None:
     return page.evaluate(_READ_LOCAL_COPY, f"collab-doc-{document.id}")
 
 
-def wait_local_copy_deleted(page, document, timeout: float = 10_000) -> None:
-    """Wait until this browser no longer lists the IndexedDB database of `document`."""
-    page.wait_for_function(
-        "async (name) => !(await indexedDB.databases()).some((d) => d.name === name)",
-        arg=f"collab-doc-{document.id}",
-        timeout=timeout,
-    )
+def wait_local_copy_deleted(page, document, timeout: float = 10) -> None:
+    """Wait until this browser no longer lists the IndexedDB database of `document`.
+
+    Polled from here: wait_for_function takes a returned promise for a truthy value.
+    """
+    name = f"collab-doc-{document.id}"
+    deadline = time.monotonic() + timeout
+    while page.evaluate("async (name) => (await indexedDB.databases()).some((d) => d.name === name)", name):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} is still in this browser's IndexedDB after {timeout} s")
+        page.wait_for_timeout(100)

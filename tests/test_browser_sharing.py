@@ -7,19 +7,22 @@ import pytest
 from playwright.sync_api import expect
 
 from collab.models import Document, Membership
-from tests.browser import chromium, local_copy, screenshot, wait_local_copy_deleted
-from tests.conftest import session_cookie
-from tests.test_browser_editor import (
+from tests.browser import (
+    chromium,
     editor_content,
+    local_copy,
     make_document,
     open_editor,
     put_cursor,
+    screenshot,
     signed_in_context,
     text_of,
+    wait_local_copy_deleted,
     wait_saved,
     wait_synced,
     wait_text,
 )
+from tests.conftest import session_cookie
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
