@@ -87,7 +87,7 @@ def fixtures():
     from collab.models import Document
     from collab.realtime.db import loop_connection_params
     from collab.storage.persistence import append_statement
-    from tests.test_persistence import edits
+    from tests.helpers import edits
 
     user = get_user_model().objects.create_user(username="bench")
     document = str(Document.objects.create(owner=user).id)

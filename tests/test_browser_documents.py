@@ -5,9 +5,8 @@ import pytest
 from playwright.sync_api import expect
 
 from collab.models import Document, Profile
-from tests.browser import chromium, screenshot
+from tests.browser import VIEWPORT, avatar, chromium, open_editor, screenshot, signed_in_context, wait_synced
 from tests.conftest import PASSWORD, session_cookie
-from tests.test_browser_editor import VIEWPORT, avatar, open_editor, signed_in_context, wait_synced
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 

@@ -8,21 +8,22 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, screenshot
-from tests.conftest import session_cookie
-from tests.servers import Server
-from tests.test_browser_editor import (
+from tests.browser import (
     SYNC_TIMEOUT,
+    chromium,
     editor_content,
     make_document,
     open_editor,
     put_cursor,
+    screenshot,
     signed_in_context,
     text_of,
     wait_export,
     wait_saved,
     wait_synced,
 )
+from tests.conftest import session_cookie
+from tests.servers import Server
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 

@@ -17,10 +17,9 @@ from collab.access import sharing
 from collab.exceptions import CloseCode
 from collab.models import AuditEntry, Document, Membership, Report
 from collab.moderation import actions as moderation
-from tests.browser import chromium, screenshot
+from tests.browser import chromium, make_document, screenshot, signed_in_context
 from tests.conftest import PASSWORD, make_user, session_cookie
-from tests.test_browser_editor import make_document, signed_in_context
-from tests.test_workers import open_client
+from tests.yclient import open_client
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 

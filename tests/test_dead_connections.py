@@ -27,7 +27,7 @@ from collab.yjs import protocol
 from collab.yjs.crdt import new_doc
 from tests.conftest import session_cookie
 from tests.servers import Server
-from tests.test_workers import open_client
+from tests.yclient import open_client
 
 pytestmark = pytest.mark.processes
 

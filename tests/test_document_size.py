@@ -23,9 +23,9 @@ from collab.yjs import protocol
 from collab.yjs.crdt import new_doc
 from collab.yjs.protocol import AwarenessEntry, MessageType, SyncStep
 from tests.conftest import session_cookie
+from tests.helpers import FakeConnection, sender_and_listener
 from tests.servers import Server
-from tests.test_room import FakeConnection, sender_and_listener
-from tests.yclient import YClient
+from tests.yclient import open_client
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -197,12 +197,6 @@ async def test_awareness_states_a_newcomer_gets_are_split_by_size(owner, setting
         await registry.leave(room, conn)
 
 
-async def open_client(server: Server, document, cookie, name: str, *, max_size: int | None = None) -> YClient:
-    client = YClient.websocket(f"{server.ws_url}/ws/docs/{document.id}/", cookie=cookie, origin=server.url, name=name)
-    client.transport.max_size = max_size
-    return await client.connect(timeout=30)
-
-
 # daphne's cap is COLLAB_MAX_MESSAGE_BYTES + 1 MiB = 1.2 MiB here: nine updates of
 # 150 KiB, each well within the message limit, would make a 1.3 MiB document.
 SMALL_LIMITS = {
@@ -219,12 +213,12 @@ async def test_updates_within_the_message_limit_cannot_make_a_document_nobody_ca
 ):
     chunks = [letter * (150 * KIB) for letter in "abcdefghi"]
     with Server(env=SMALL_LIMITS, log_name="small-limits") as server:
-        bystander = await open_client(server, document, cookie, "bystander")
+        bystander = await open_client(server, document, cookie, "bystander", timeout=30)
         closes = []
         for i, chunk in enumerate(chunks):
             # Each from a new tab, which first gets the whole document; none of
             # them reads a message larger than daphne may send.
-            writer = await open_client(server, document, cookie, f"writer{i}", max_size=DAPHNE_CAP)
+            writer = await open_client(server, document, cookie, f"writer{i}", max_size=DAPHNE_CAP, timeout=30)
             writer.insert(len(writer.text), chunk)
             await writer.wait_for(lambda w=writer: w.received_updates or w.closed.is_set(), timeout=30)
             closes.append(writer.close_code)
@@ -236,7 +230,7 @@ async def test_updates_within_the_message_limit_cannot_make_a_document_nobody_ca
         assert await stored(document) == kept
 
         bystander.insert(0, "still editing. ")
-        newcomer = await open_client(server, document, cookie, "newcomer", max_size=DAPHNE_CAP)
+        newcomer = await open_client(server, document, cookie, "newcomer", max_size=DAPHNE_CAP, timeout=30)
         await newcomer.wait_for(lambda: newcomer.value() == "still editing. " + kept, timeout=30)
         assert not bystander.closed.is_set() and not newcomer.closed.is_set()
         for client in (bystander, newcomer):
@@ -247,13 +241,13 @@ async def test_updates_within_the_message_limit_cannot_make_a_document_nobody_ca
 
 @pytest.mark.processes
 async def test_an_update_of_two_mebibytes_is_accepted_under_the_default_limits(server, document, cookie):
-    writer = await open_client(server, document, cookie, "writer")
-    reader = await open_client(server, document, cookie, "reader")
+    writer = await open_client(server, document, cookie, "writer", timeout=30)
+    reader = await open_client(server, document, cookie, "reader", timeout=30)
     text = "0123456789abcdef" * (2 * MIB // 16)
     writer.insert(0, text)
     await reader.wait_for(lambda: len(reader.text) == len(text), timeout=30)
     assert reader.value() == text and not writer.closed.is_set()
-    newcomer = await open_client(server, document, cookie, "newcomer")
+    newcomer = await open_client(server, document, cookie, "newcomer", timeout=30)
     assert newcomer.value() == text
     assert await stored(document) == text
     for client in (writer, reader, newcomer):

@@ -16,9 +16,8 @@ from collab.access import rights as access
 from collab.models import Document
 from collab.yjs import protocol
 from config.asgi import application
-from tests.browser import chromium, screenshot
+from tests.browser import chromium, make_document, open_editor, screenshot
 from tests.conftest import session_cookie
-from tests.test_browser_editor import make_document, open_editor
 from tests.yclient import CommunicatorTransport, YClient
 
 Y_PROTOCOLS_TYPES = {protocol.MessageType.SYNC, protocol.MessageType.AWARENESS, protocol.MessageType.AUTH}

@@ -18,7 +18,7 @@ from collab.models import AuditEntry, Document, Membership, Report
 from collab.moderation import actions as moderation
 from collab.realtime import presence
 from tests.conftest import PASSWORD, session_cookie
-from tests.test_workers import open_client
+from tests.yclient import open_client
 
 ADMIN = "/admin/collab/document/"
 

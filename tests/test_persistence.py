@@ -3,21 +3,10 @@
 import asyncio
 
 import pytest
-from pycrdt import Doc, Text
 
 from collab.models import Document, DocumentSnapshot, DocumentUpdate
 from collab.storage import persistence
-
-
-def edits(*words):
-    """One update per word appended to a fresh document's text."""
-    doc = Doc()
-    text = doc.get("content", type=Text)
-    updates = []
-    doc.observe(lambda event: updates.append(event.update))
-    for word in words:
-        text += word
-    return updates
+from tests.helpers import edits
 
 
 @pytest.fixture

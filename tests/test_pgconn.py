@@ -18,8 +18,8 @@ from collab.models import Document, DocumentUpdate
 from collab.realtime import db
 from collab.storage import persistence
 from collab.storage.pgconn import PgConnection, as_bool, as_datetime, as_int, as_str, encode, numbered
+from tests.helpers import edits
 from tests.servers import SilencingProxy
-from tests.test_persistence import edits
 
 
 def test_statements_are_numbered_and_parameters_sent_as_libpq_takes_them():

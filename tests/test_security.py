@@ -18,8 +18,8 @@ from collab.storage import persistence
 from collab.yjs import protocol
 from config.asgi import application
 from tests.conftest import PASSWORD, session_cookie
+from tests.helpers import an_update
 from tests.servers import ROOT
-from tests.test_access_matrix import an_update
 from tests.yclient import CommunicatorTransport, YClient
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]

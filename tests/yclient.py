@@ -164,6 +164,16 @@ class YClient:
             with suppress(BaseException):
                 await self._reader
 
+    async def reconnect(self, *, timeout: float = 10) -> YClient:
+        """Connect again with the same document, as the browser's provider does after a
+        close: its answer to the server's sync step 1 sends whatever the server lacks,
+        edits made while closed included."""
+        await self.close()
+        self.closed.clear()
+        self.synced.clear()
+        self.close_code = None
+        return await self.connect(timeout=timeout)
+
     # -- internals ------------------------------------------------------------
 
     def _local_change(self, event) -> None:
@@ -229,3 +239,11 @@ def random_edit(client: YClient, rng: random.Random) -> None:
         del client.text[start : min(length, start + rng.randint(1, 3))]
     else:
         client.insert(rng.randint(0, length), rng.choice(["a", "b", "c", " ", "xy", "\n"]))
+
+
+async def open_client(server, document, cookie: str | None, name: str, *, max_size=None, timeout=10) -> YClient:
+    """A client of a real server (tests.servers.Server) on `document`, connected and synced;
+    `max_size`: the largest message it reads (None: any)."""
+    client = YClient.websocket(f"{server.ws_url}/ws/docs/{document.id}/", cookie=cookie, origin=server.url, name=name)
+    client.transport.max_size = max_size
+    return await client.connect(timeout=timeout)
