@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from contextlib import contextmanager
 
 import pytest
@@ -24,10 +25,11 @@ def _no_outage_on_record(monkeypatch):
     monkeypatch.setattr(outage, "redis", outage.Outage("Redis"))
 
 
-async def until(condition, timeout: float = 3.0) -> bool:
-    """Whether `condition()` became true within `timeout` seconds (checked every 10 ms)."""
+async def until(condition, timeout: float = 10.0) -> bool:
+    """Whether `condition()` became true within `timeout` seconds (checked every 10 ms);
+    `condition` may be a coroutine function."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
+    while not (await result if inspect.isawaitable(result := condition()) else result):
         if asyncio.get_running_loop().time() > deadline:
             return False
         await asyncio.sleep(0.01)

@@ -17,9 +17,9 @@ from channels.db import database_sync_to_async
 
 from collab.models import Document
 from collab.storage import persistence
-from tests.conftest import running_workers, session_cookie
+from tests.conftest import running_workers, session_cookie, until
 from tests.servers import RedisServer, Server
-from tests.yclient import YClient, random_edit
+from tests.yclient import YClient, open_client, random_edit
 
 pytestmark = pytest.mark.processes
 
@@ -32,11 +32,6 @@ def document(owner):
 @pytest.fixture
 def cookie(owner):
     return session_cookie(owner)
-
-
-async def open_client(server: Server, document, cookie, name: str) -> YClient:
-    client = YClient.websocket(f"{server.ws_url}/ws/docs/{document.id}/", cookie=cookie, origin=server.url, name=name)
-    return await client.connect()
 
 
 async def converge(clients: list[YClient], expected: str | None = None, timeout: float = 10) -> str:
@@ -52,6 +47,10 @@ async def converge(clients: list[YClient], expected: str | None = None, timeout:
 
 async def stored_text(document) -> str:
     return await database_sync_to_async(persistence.document_text)(document.id)
+
+
+async def stored_is(document, text: str) -> bool:
+    return await stored_text(document) == text
 
 
 async def test_ten_clients_on_two_workers_converge(two_workers, document, cookie):
@@ -88,27 +87,33 @@ async def test_nothing_received_is_lost_when_every_worker_is_killed(two_workers,
     await fresh.close()
 
 
-async def test_replicas_converge_after_a_redis_restart(two_workers, redis_server, document, cookie):
-    a = await open_client(two_workers[0], document, cookie, "a")
-    b = await open_client(two_workers[1], document, cookie, "b")
-    a.insert(0, "before ")
-    await converge([a, b], "before ")
-    redis_server.restart()  # every group membership is gone
-    a.insert(len(a.text), "after-a ")
-    b.insert(0, "after-b ")
-    started = time.monotonic()
-    text = await converge([a, b], timeout=10)
-    elapsed = time.monotonic() - started
-    assert text in ("after-b before after-a ",)
-    assert await stored_text(document) == text
-    print(f"converged {elapsed:.2f}s after a Redis restart")
-    # Relay through Redis is live again: faster than the log repair, which waits a
-    # whole COLLAB_RESYNC_INTERVAL (0.5 s) behind before it reads the log.
-    await asyncio.sleep(3)
-    a.insert(0, "!")
-    await converge([a, b], "!" + text, timeout=0.4)
-    await a.close()
-    await b.close()
+async def test_replicas_converge_after_a_redis_restart_and_relay_through_it_again(
+    transactional_db, redis_server, document, cookie
+):
+    # At INFO a worker logs each repair from the log ("caught up from the log").
+    with running_workers(redis_server.url, env={"LOG_LEVEL": "INFO"}, name="restart") as workers:
+        a = await open_client(workers[0], document, cookie, "a")
+        b = await open_client(workers[1], document, cookie, "b")
+        a.insert(0, "before ")
+        await converge([a, b], "before ")
+        redis_server.restart()  # every subscription is gone
+        a.insert(len(a.text), "after-a ")
+        b.insert(0, "after-b ")
+        text = await converge([a, b])
+        assert text == "after-b before after-a "
+        assert await stored_text(document) == text
+        # The log repair alone would converge too: an edit that reaches the other
+        # worker without that worker catching up from the log came through Redis.
+        deadline = time.monotonic() + 30
+        while True:
+            mark = workers[1].log_path.stat().st_size
+            a.insert(0, "!")
+            text = await converge([a, b], "!" + text)
+            if "caught up from the log" not in workers[1].log_path.read_bytes()[mark:].decode():
+                break
+            assert time.monotonic() < deadline, "edits reach the other worker only through the log"
+        await a.close()
+        await b.close()
 
 
 async def test_a_redis_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
@@ -132,10 +137,10 @@ async def test_a_redis_outage_is_logged_once_when_it_starts_and_once_when_it_end
     def since_the_outage(worker: Server, mark: int) -> str:
         return worker.log_path.read_bytes()[mark:].decode()
 
-    deadline = time.monotonic() + 10
-    while not all("Redis answers again: " in since_the_outage(w, m) for w, m in zip(two_workers, marks, strict=True)):
-        assert time.monotonic() < deadline, "no worker said Redis answered again"
-        await asyncio.sleep(0.1)
+    assert await until(
+        lambda: all("Redis answers again: " in since_the_outage(w, m) for w, m in zip(two_workers, marks, strict=True)),
+        timeout=30,
+    ), "no worker said Redis answered again"
     for worker, mark in zip(two_workers, marks, strict=True):
         log = since_the_outage(worker, mark)
         # Without the outage's account: a traceback a second from channels-redis's
@@ -149,13 +154,16 @@ async def test_a_redis_outage_is_logged_once_when_it_starts_and_once_when_it_end
     await b.close()
 
 
-async def test_sigterm_stores_pending_updates_and_asks_clients_to_reconnect(two_workers, document, cookie):
+async def test_sigterm_stores_every_update_received_and_asks_clients_to_reconnect(two_workers, document, cookie):
     worker = two_workers[0]
     client = await open_client(worker, document, cookie, "client")
     for i in range(20):
         client.insert(len(client.text), f"{i} ")
     expected = client.value()
-    await asyncio.sleep(0.05)  # the frames are on the wire; the server may not have stored them yet
+    # Frames are handled in order: once the awareness echo is back the server has
+    # read every update (stored or not yet).
+    await client.set_awareness({"cursor": None})
+    await client.wait_for(lambda: client.client_id in client.present())
     worker.proc.terminate()
     assert await client.wait_closed(timeout=10) == 4503
     assert worker.proc.wait(timeout=10) == 0
@@ -163,7 +171,7 @@ async def test_sigterm_stores_pending_updates_and_asks_clients_to_reconnect(two_
     assert await stored_text(document) == expected
 
 
-async def test_revocation_closes_connections_on_every_worker_within_a_second(
+async def test_a_role_change_reaches_and_a_revocation_closes_connections_on_every_worker(
     two_workers, shared_document, editor, owner
 ):
     from collab.access import sharing
@@ -181,16 +189,12 @@ async def test_revocation_closes_connections_on_every_worker_within_a_second(
         guests.append(await guest.connect())
 
     await database_sync_to_async(sharing.membership_set)(document=shared_document, user=editor, role="viewer")
-    started = time.monotonic()
     for client in members:
-        await client.wait_for(lambda c=client: (c.rights or {}).get("canWrite") is False, timeout=1)
-    print(f"editor turned viewer on both workers in {time.monotonic() - started:.2f}s")
+        await client.wait_for(lambda c=client: (c.rights or {}).get("canWrite") is False)
 
-    started = time.monotonic()
     await database_sync_to_async(sharing.membership_remove)(document=shared_document, user=editor)
     await database_sync_to_async(sharing.link_revoke)(link=link)
-    codes = [await client.wait_closed(timeout=1) for client in members + guests]
-    print(f"removed and revoked on both workers in {time.monotonic() - started:.2f}s")
+    codes = [await client.wait_closed(timeout=10) for client in members + guests]
     assert codes == [4403] * 4
 
 
@@ -199,10 +203,10 @@ async def test_a_room_opening_on_another_worker_learns_who_is_already_there(two_
     await a.set_awareness({"cursor": None})
     await a.wait_for(lambda: a.client_id in a.present())
     b = await open_client(two_workers[1], document, cookie, "b")  # worker 2 opens its room now
-    await b.wait_for(lambda: a.client_id in b.present(), timeout=2)  # not at a's next renewal, 15 s away
+    await b.wait_for(lambda: a.client_id in b.present())  # this client never renews its state: no stand-in
     assert b.present()[a.client_id]["user"]["name"] == "olivia"
     await a.close()
-    await b.wait_for(lambda: a.client_id not in b.present(), timeout=2)
+    await b.wait_for(lambda: a.client_id not in b.present())
     await b.close()
 
 
@@ -219,26 +223,23 @@ async def test_a_worker_alone_with_a_document_tells_a_second_one_as_soon_as_it_o
         a.insert(0, "first ")
         await asyncio.sleep(Replication.ANNOUNCE_SECONDS + 0.5)
         a.insert(len(a.value()), "alone ")  # committed while no other worker listens
-        for _ in range(100):
-            if await stored_text(document) == "first alone ":
-                break
-            await asyncio.sleep(0.05)
+        assert await until(lambda: stored_is(document, "first alone "))
         b = await open_client(workers[1], document, cookie, "b")
-        await converge([a, b], "first alone ", timeout=5)
+        await converge([a, b], "first alone ")
         await asyncio.sleep(Replication.ANNOUNCE_SECONDS + 0.5)  # b's room no longer publishes unless it knows of a's
         a.insert(0, "then ")
         b.insert(len(b.value()), "both")
-        text = await converge([a, b], timeout=5)
+        text = await converge([a, b])
         assert text.startswith("then first alone ") and text.endswith("both")
         assert await stored_text(document) == text
         await a.close()
         await b.close()
 
 
-async def messages_on(listener, seconds: float) -> int:
-    """How many messages a Redis Pub/Sub subscription gets within `seconds`."""
+async def messages_on(listener, seconds: float, *, enough: int | None = None) -> int:
+    """How many messages a Redis Pub/Sub subscription gets within `seconds` (or sooner, `enough`)."""
     count, deadline = 0, time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
+    while (left := deadline - time.monotonic()) > 0 and count != enough:
         if await listener.get_message(ignore_subscribe_messages=True, timeout=left) is not None:
             count += 1
     return count
@@ -249,7 +250,7 @@ async def test_a_worker_stops_relaying_to_one_that_crashed(transactional_db, red
     of silence and stops publishing the document's updates to Redis."""
     from collab.realtime.replication import Replication
 
-    env = {"COLLAB_PEER_TIMEOUT": "1.5", "COLLAB_RESYNC_INTERVAL": "0.1"}
+    env = {"COLLAB_PEER_TIMEOUT": "1.5", "COLLAB_RESYNC_INTERVAL": "0.1", "LOG_LEVEL": "INFO"}
     client = redis.asyncio.Redis.from_url(redis_server.url)
     listener = client.pubsub()
     await listener.subscribe(f"asgi__group__doc.{document.id}")  # channels-redis's name for the group
@@ -261,16 +262,16 @@ async def test_a_worker_stops_relaying_to_one_that_crashed(transactional_db, red
             await asyncio.sleep(Replication.ANNOUNCE_SECONDS + 0.5)
             await messages_on(listener, 0.1)
             a.insert(0, "relayed ")
-            await converge([a, b], "relayed ", timeout=5)
-            assert await messages_on(listener, 0.5) >= 1  # published while worker 2 holds the document
+            await converge([a, b], "relayed ")
+            assert await messages_on(listener, 10, enough=1) == 1  # published while worker 2 holds the document
+            mark = workers[0].log_path.stat().st_size
             workers[1].kill()
-            await asyncio.sleep(2.5)  # its silence outlasts the timeout
+            assert await until(lambda: b"no longer relaying to it" in workers[0].log_path.read_bytes()[mark:])
             await messages_on(listener, 0.1)
             a.insert(len(a.value()), "alone")
-            for _ in range(100):
-                if await stored_text(document) == "relayed alone":
-                    break
-                await asyncio.sleep(0.05)
+            await a.wait_for(lambda: a.received_updates >= 2)  # the echo: stored, and past any relay
+            assert await stored_text(document) == "relayed alone"
+            # Nothing to wait for: a short look finds that nothing was published.
             assert await messages_on(listener, 1.0) == 0
             await a.close()
     finally:
@@ -320,17 +321,18 @@ async def test_two_workers_behind_a_redis_that_speaks_only_tls(transactional_db,
         await b.set_awareness({"cursor": None})
         a.insert(0, "over TLS")
         await converge([a, b], "over TLS")
-        await b.wait_for(lambda: a.client_id in b.present(), timeout=2)
-        await a.wait_for(lambda: b.client_id in a.present(), timeout=2)
+        await b.wait_for(lambda: a.client_id in b.present())
+        await a.wait_for(lambda: b.client_id in a.present())
         for worker in workers:
             with urllib.request.urlopen(worker.url + "/healthz", timeout=5) as response:
                 assert json.load(response) == {"database": "ok", "channel_layer": "ok"}
         cached = redis.Redis.from_url(tls.url)
         try:
-            deadline = time.monotonic() + 5
-            while len(keys := await asyncio.to_thread(cached.keys, "collab:presence:*")) < 2:  # by the ticker
-                assert time.monotonic() < deadline, keys
-                await asyncio.sleep(0.1)
+
+            async def both_tickers_wrote_presence() -> bool:
+                return len(await asyncio.to_thread(cached.keys, "collab:presence:*")) >= 2
+
+            assert await until(both_tickers_wrote_presence)
             assert await asyncio.to_thread(cached.keys, "collab:*session*")  # the sessions the handshakes read
         finally:
             cached.close()
