@@ -47,6 +47,16 @@ class RoomRights:
         self.rights = rights
 
     @property
+    def rights(self) -> DocumentRights | None:
+        return self._rights
+
+    @rights.setter
+    def rights(self, rights: DocumentRights | None) -> None:
+        self._rights = rights
+        # The next link expiry, taken now: once it has passed, next_expiry() no longer names it.
+        self.expiry = rights.next_expiry() if rights is not None else None
+
+    @property
     def locked(self) -> bool:
         return bool(self.rights and self.rights.locked)
 
@@ -68,8 +78,7 @@ class RoomRights:
         """Whether the rights must be read again: a new version, or a share link expired."""
         if self.rights is None or self.rights.version != version:
             return True
-        expiry = self.rights.next_expiry()
-        return False if expiry is None else expiry <= timezone.now()
+        return self.expiry is not None and self.expiry <= timezone.now()
 
     async def tell(self, member: Member, reason: str = "") -> None:
         """Send the member its role and whether it may write, with why not (e.g. "locked")."""
