@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import os
 import socket
-import time
 from html.parser import HTMLParser
 
 import pytest
@@ -17,7 +16,8 @@ from collab.exceptions import CloseCode
 from collab.models import AuditEntry, Document, Membership, Report
 from collab.moderation import actions as moderation
 from collab.realtime import presence
-from tests.conftest import PASSWORD, session_cookie
+from tests.conftest import PASSWORD, session_cookie, until
+from tests.helpers import an_update
 from tests.yclient import open_client
 
 ADMIN = "/admin/collab/document/"
@@ -112,18 +112,10 @@ def test_reports_form_a_queue_that_moderators_resolve(client, moderator, shared_
 def test_the_admin_shows_the_text_escaped(moderator, shared_document):
     from collab.storage import persistence
 
-    persistence.append(shared_document.id, [_update("<script>alert(1)</script>")])
+    persistence.append(shared_document.id, [an_update("<script>alert(1)</script>")])
     page = admin_client(moderator).get(f"{ADMIN}{shared_document.id}/change/")
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page.content
     assert b"<script>alert(1)</script>" not in page.content
-
-
-def _update(text):
-    from pycrdt import Doc, Text
-
-    doc = Doc()
-    doc.get("content", type=Text).insert(0, text)
-    return doc.get_update()
 
 
 # -- live, on two workers -------------------------------------------------------
@@ -145,46 +137,26 @@ def clients_on_both_workers(two_workers, shared_document, owner, editor):
     return connect
 
 
-async def within(seconds, check):
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "not within the time"
-        import asyncio
-
-        await asyncio.sleep(0.02)
-    return seconds - (deadline - time.monotonic())
-
-
 async def test_lock_and_unlock_reach_both_workers(clients_on_both_workers, moderator, shared_document):
     clients = await clients_on_both_workers()
     everyone = clients["owner"] + clients["editor"]
     owner = clients["owner"][0]
     mod = await database_sync_to_async(admin_client)(moderator)
     await database_sync_to_async(mod.post)(f"{ADMIN}{shared_document.id}/lock/")
-    took = await within(1, lambda: all((c.rights or {}).get("reason") == "locked" for c in everyone))
-    print(f"lock reached both workers in {took:.2f}s")
+    assert await until(lambda: all((c.rights or {}).get("reason") == "locked" for c in everyone))
     owner.insert(0, "while locked")
-    await _settle(owner)
+    await owner.wait_for(lambda: owner.rights["reason"] == "read-only")  # refused, so dropped
     assert all(c.value() == "" for c in everyone if c is not owner)  # nobody else got it
     assert await database_sync_to_async(_stored)(shared_document) == ""  # nor was it stored
 
     await database_sync_to_async(mod.post)(f"{ADMIN}{shared_document.id}/unlock/")
-    await within(1, lambda: all((c.rights or {}).get("canWrite") is True for c in everyone))
+    assert await until(lambda: all((c.rights or {}).get("canWrite") is True for c in everyone))
     owner.insert(len(owner.text), "!")  # the same connection edits again
     # The edit refused during the lock was held by the client; it arrives now too.
-    await within(2, lambda: all(c.value() == "while locked!" for c in everyone))
+    assert await until(lambda: all(c.value() == "while locked!" for c in everyone))
     assert (await database_sync_to_async(_stored)(shared_document)).endswith("!")
     for c in everyone:
         await c.close()
-
-
-async def _settle(client):
-    import asyncio
-
-    from collab.yjs import protocol
-
-    await client.send(protocol.sync_step1(b"\x00"))  # answered after the update was handled
-    await asyncio.sleep(0.3)
 
 
 def _stored(document):
@@ -207,12 +179,10 @@ async def test_disconnect_remove_and_ban_close_sockets_on_both_workers(
         "remove": f"{ADMIN}{shared_document.id}/remove-member/{editor.pk}/",
         "ban": f"/admin/collab/account/{editor.pk}/ban/",
     }[what]
-    started = time.monotonic()
     response = await database_sync_to_async(mod.post)(url, {"reason": "abuse"})
     assert response.status_code == 302
     targets = clients["editor"] + (clients["owner"] if what == "disconnect" else [])
-    codes = [await c.wait_closed(timeout=1) for c in targets]
-    print(f"{what} closed {len(targets)} sockets on both workers in {time.monotonic() - started:.2f}s")
+    codes = [await c.wait_closed(timeout=10) for c in targets]
     assert codes == [code] * len(targets)
     if what != "disconnect":
         assert not any(c.closed.is_set() for c in clients["owner"])
@@ -230,7 +200,7 @@ async def test_deleting_a_document_tells_and_disconnects_everyone(clients_on_bot
     await database_sync_to_async(mod.post)(
         ADMIN, {"action": "delete_selected_documents", "_selected_action": [shared_document.pk]}
     )
-    codes = [await c.wait_closed(timeout=1) for c in clients["owner"] + clients["editor"]]
+    codes = [await c.wait_closed(timeout=10) for c in clients["owner"] + clients["editor"]]
     assert codes == [CloseCode.NOT_FOUND] * 4
     assert not await database_sync_to_async(Document.objects.filter(pk=shared_document.pk).exists)()
     from collab.models import DocumentSnapshot, DocumentUpdate
@@ -251,32 +221,27 @@ async def test_presence_registry_follows_connections_and_expires_with_a_dead_wor
     async def live_names():
         return await database_sync_to_async(live)()
 
+    def live_are(*names):
+        async def check():
+            return await live_names() == list(names)
+
+        return check
+
     cookie = await database_sync_to_async(session_cookie)(owner)
     a = await open_client(two_workers[0], shared_document, cookie, "a")
     cookie_e = await database_sync_to_async(session_cookie)(editor)
     b = await open_client(two_workers[1], shared_document, cookie_e, "b")
-    await _eventually(lambda: live_names(), ["edith", "olivia"], 2)
+    assert await until(live_are("edith", "olivia")), await live_names()
     mod = await database_sync_to_async(admin_client)(moderator)
     page = await database_sync_to_async(mod.get)(f"{ADMIN}{doc_id}/change/")
     assert b"olivia (owner)" in page.content and b"edith (editor)" in page.content
     listing = await database_sync_to_async(mod.get)(ADMIN)
     assert b'<td class="field-live_connections">2</td>' in listing.content
     await a.close()
-    await _eventually(lambda: live_names(), ["edith"], 2)  # gone on disconnect
+    assert await until(live_are("edith")), await live_names()  # gone on disconnect
     two_workers[1].kill()
-    started = time.monotonic()
-    await _eventually(lambda: live_names(), [], presence.TTL_SECONDS + 2)  # gone by expiry
-    print(f"a killed worker's entries expired after {time.monotonic() - started:.1f}s")
+    assert await until(live_are(), timeout=presence.TTL_SECONDS + 30), await live_names()  # gone by expiry
     await b.close()
-
-
-async def _eventually(get, expected, timeout):
-    import asyncio
-
-    deadline = time.monotonic() + timeout
-    while (value := await get()) != expected:
-        assert time.monotonic() < deadline, f"{value} != {expected}"
-        await asyncio.sleep(0.1)
 
 
 def test_moderation_functions_are_what_the_admin_calls(moderator, shared_document):
