@@ -80,7 +80,8 @@ async def test_cookie_less_clients_are_counted_per_share_link(server, owner, set
             await asyncio.wait_for(one_too_many.recv(), 10)  # accepted, then closed at once
     assert closed.value.rcvd.code == CloseCode.RATE_LIMITED
     another_b = await share_client(server, doc_b, link_b.token, name="another on B")
-    await asyncio.sleep(0.5)
+    another_b.insert(0, "B still takes writers")
+    await another_b.wait_for(lambda: another_b.received_updates >= 1)  # stored and echoed: not closed
     assert not another_b.closed.is_set()
     assert not any(client.closed.is_set() for client in clients)
     for client in [*clients, another_b]:
