@@ -42,7 +42,7 @@ def large_document(owner):
     return document
 
 
-async def test_a_client_that_stops_answering_leaves_everyones_presence_within_seconds(server, shared_document, owner):
+async def test_a_client_that_stops_answering_is_dropped_and_leaves_everyones_presence(server, shared_document, owner):
     document, cookie = shared_document, await database_sync_to_async(session_cookie)(owner)
     watcher = await open_client(server, document, cookie, "watcher")
     gone = await open_client(server, document, cookie, "gone")
@@ -50,12 +50,10 @@ async def test_a_client_that_stops_answering_leaves_everyones_presence_within_se
     await watcher.wait_for(lambda: gone.client_id in watcher.present())
 
     gone.transport.ws.transport.pause_reading()  # its network went away: it reads and answers nothing
-    started = time.monotonic()
-    # Generous, yet short of the 30 s after which an awareness state not renewed expires anyway.
-    await watcher.wait_for(lambda: gone.client_id not in watcher.present(), timeout=25)
-    print(f"a client that stopped answering left the presence after {time.monotonic() - started:.1f} s")
+    await watcher.wait_for(lambda: gone.client_id not in watcher.present(), timeout=60)
     gone.transport.ws.transport.resume_reading()
-    assert await gone.wait_closed(timeout=5) == 1006  # the server dropped it
+    # Dropped by the server: not merely its awareness state expired (after 30 s unrenewed).
+    assert await gone.wait_closed(timeout=10) == 1006
     assert not watcher.closed.is_set()  # an idle client that answers pings stays
     await watcher.close()
 
@@ -70,6 +68,7 @@ class SlowReader:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, chunk)  # no autotuning past it
         self.cookie, self.chunk, self.every = cookie, chunk, every
         self.messages: list[bytes] = []
+        self.pings = 0
         self.closed = False
 
     async def connect(self, port: int) -> None:
@@ -112,6 +111,8 @@ class SlowReader:
             for event in self.protocol.events_received():
                 if event.opcode == Opcode.BINARY:
                     self.messages.append(event.data)
+                elif event.opcode == Opcode.PING:
+                    self.pings += 1
                 elif event.opcode == Opcode.CLOSE:
                     self.closed = True
             await self.flush()  # pongs
@@ -135,11 +136,11 @@ async def test_a_client_slowly_reading_a_large_document_is_not_taken_for_dead(tr
         await reader.read_until(has_document, timeout=60)
         took = time.monotonic() - started
         assert not reader.closed, f"dropped after {took:.1f} s of reading"
-        print(f"the slow reader read the document in {took:.1f} s and stayed connected")
+        # The scenario's own condition, set by the pacing (16 KiB every 50 ms): not a speed.
         assert took > 5, f"read in {took:.1f} s: too fast to outlast the ping timeout"
-        # Still connected after more rounds of pings, which it now answers at once.
-        later = time.monotonic() + 4
-        await reader.read_until(lambda: time.monotonic() > later, timeout=10)
+        # Still connected after two more pings, which it now answers at once.
+        pings = reader.pings
+        await reader.read_until(lambda: reader.pings >= pings + 2, timeout=30)
         count = len(reader.messages)
         reader.protocol.send_binary(protocol.sync_step1(b"\x00"))
         await reader.flush()
