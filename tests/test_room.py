@@ -441,19 +441,20 @@ async def test_connections_arriving_together_share_one_load_of_the_rights(owner,
     assert together[0].owner_id == owner.pk
     assert await registry.current_rights(uuid.uuid4()) is None  # no such document
     loads.clear()
-    release = asyncio.Event()
+    opening, release = asyncio.Event(), asyncio.Event()
     start = Room.start
 
     async def slow_start(self, *args):
+        opening.set()
         await release.wait()
         await start(self, *args)
 
     monkeypatch.setattr(Room, "start", slow_start)
     first = FakeConnection(owner.pk)
     joining = asyncio.create_task(registry.join(document.id, first, first.seat))
-    await asyncio.sleep(0.01)
+    await opening.wait()
     waiting = asyncio.create_task(registry.current_rights(document.id))
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # nothing to wait for: time enough for a query it should not make
     assert not waiting.done()  # it waits for the opening instead of querying
     release.set()
     room = await joining
