@@ -2,6 +2,8 @@
 import * as encoding from "lib0/encoding";
 import { encodeAwarenessUpdate } from "y-protocols/awareness";
 
+import { inkFor } from "./cursors.js";
+
 export function initials(name) {
   const words = String(name || "?")
     .replace(/\(.*?\)/g, " ")
@@ -48,6 +50,7 @@ export function renderPresence(container, awareness) {
       item.dataset.name = person.name;
       item.dataset.label = label;
       item.style.backgroundColor = person.color;
+      item.style.color = inkFor(person.color);
       const letters = document.createElement("span");
       letters.setAttribute("aria-hidden", "true");
       letters.textContent = initials(person.name);

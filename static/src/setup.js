@@ -1,5 +1,5 @@
 // The CodeMirror configuration of the editor: Markdown, wrapping, keys and theme.
-import { EditorState, Prec } from "@codemirror/state";
+import { Compartment, EditorState, Prec } from "@codemirror/state";
 import {
   EditorView,
   drawSelection,
@@ -9,6 +9,7 @@ import {
   keymap,
   placeholder,
   rectangularSelection,
+  ViewPlugin,
 } from "@codemirror/view";
 import { defaultKeymap } from "@codemirror/commands";
 import { HighlightStyle, syntaxHighlighting } from "@codemirror/language";
@@ -16,41 +17,49 @@ import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
 import { markdownKeymap } from "@codemirror/lang-markdown";
 import { tags } from "@lezer/highlight";
 
+import { cursorLabels } from "./cursors.js";
 import { markdownSupport } from "./markdown.js";
 
 const MONO = 'ui-monospace, "SF Mono", SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace';
+const DARK = "(prefers-color-scheme: dark)";
 
+// Colours come from CSS variables, set for the light and the dark scheme in
+// static/css/editor.css (they reach into the editor's shadow root by inheritance).
 export const theme = EditorView.theme({
-  "&": { height: "100%", fontSize: "15px", backgroundColor: "#fff", color: "#1d2330" },
+  "&": { height: "100%", fontSize: "15px", backgroundColor: "var(--panel)", color: "var(--text)" },
   "&.cm-focused": { outline: "none" },
   ".cm-scroller": { fontFamily: MONO, lineHeight: "1.65", overflow: "auto" },
   ".cm-content": {
     maxWidth: "76ch",
     margin: "0 auto",
-    padding: "2rem 1.5rem 40vh",
-    caretColor: "#3b5bdb",
+    padding: "2rem var(--editor-inline-padding, 1.5rem) 40vh",
+    caretColor: "var(--accent)",
   },
   ".cm-line": { padding: "0 2px" },
   ".cm-activeLine": { backgroundColor: "transparent" },
-  "&.cm-focused:not(.cm-readonly) .cm-activeLine": { backgroundColor: "#f5f7ff" },
+  "&.cm-focused:not(.cm-readonly) .cm-activeLine": { backgroundColor: "var(--editor-active-line)" },
   "&.cm-readonly .cm-content": { caretColor: "transparent" },
   "&.cm-readonly .cm-cursorLayer": { display: "none" },
-  "&.cm-focused .cm-cursor": { borderLeftColor: "#3b5bdb", borderLeftWidth: "2px" },
+  "&.cm-focused .cm-cursor": { borderLeftColor: "var(--accent)", borderLeftWidth: "2px" },
   "&.cm-focused > .cm-scroller > .cm-selectionLayer .cm-selectionBackground, ::selection": {
-    backgroundColor: "#d0dcff",
+    backgroundColor: "var(--editor-selection)",
   },
-  ".cm-selectionBackground": { backgroundColor: "#e3e8f7" },
-  ".cm-selectionMatch": { backgroundColor: "#fff3bf" },
-  ".cm-placeholder": { color: "#98a2b3", fontStyle: "italic" },
-  ".cm-searchMatch": { backgroundColor: "#ffec99", outline: "1px solid #fcc419" },
-  ".cm-panels": { backgroundColor: "#f6f7f9", color: "#1d2330" },
-  ".cm-panels.cm-panels-bottom": { borderTop: "1px solid #e3e6ec" },
-  // Remote cursors: the name stays visible, in the person's colour.
+  ".cm-selectionBackground": { backgroundColor: "var(--editor-selection-blurred)" },
+  ".cm-selectionMatch": { backgroundColor: "var(--editor-match)" },
+  ".cm-placeholder": { color: "var(--editor-mark)", fontStyle: "italic" },
+  ".cm-searchMatch": { backgroundColor: "var(--editor-search)", outline: "1px solid var(--editor-search-line)" },
+  ".cm-panels": { backgroundColor: "var(--bg)", color: "var(--text)" },
+  ".cm-panels.cm-panels-bottom": { borderTop: "1px solid var(--line)" },
+  // Remote cursors (static/src/cursors.js): a thin caret; the name shows when the
+  // person arrives or moves, and on hover (a few pixels around the caret).
   ".cm-ySelectionCaret": { borderLeftWidth: "2px", borderRightWidth: "0", marginLeft: "-1px", marginRight: "-1px" },
+  ".cm-ySelectionCaret::before": { content: '""', position: "absolute", top: "0", bottom: "0", left: "-4px", right: "-4px" },
   ".cm-ySelectionInfo": {
-    opacity: "1",
+    opacity: "0",
+    transition: "opacity .2s",
     top: "-1.35em",
     left: "-2px",
+    color: "var(--cursor-ink, #fff)",
     fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
     fontSize: "11px",
     fontWeight: "600",
@@ -59,7 +68,16 @@ export const theme = EditorView.theme({
     borderRadius: "4px 4px 4px 0",
     pointerEvents: "none",
   },
+  ".cm-ySelectionCaret-recent > .cm-ySelectionInfo, .cm-ySelectionCaret:hover > .cm-ySelectionInfo": { opacity: "1" },
   ".cm-ySelectionCaretDot": { display: "none" },
+  // On a dark page the person's colour is too dark for a caret: their light
+  // colour draws it and the label (with dark text), and text they select stays dark
+  // on that light colour.
+  [`@media ${DARK}`]: {
+    ".cm-ySelectionCaret": { borderColor: "var(--cursor-light, #e4e7ec) !important" },
+    ".cm-ySelectionInfo": { backgroundColor: "var(--cursor-light, #e4e7ec) !important", color: "#1d2330" },
+    ".cm-ySelection, .cm-ySelection *, .cm-yLineSelection, .cm-yLineSelection *": { color: "#1d2330" },
+  },
 });
 
 // Markdown shown as Markdown: headings larger, emphasis visible, syntax marks muted.
@@ -71,14 +89,22 @@ export const highlight = HighlightStyle.define([
   { tag: tags.strong, fontWeight: "700" },
   { tag: tags.emphasis, fontStyle: "italic" },
   { tag: tags.strikethrough, textDecoration: "line-through" },
-  { tag: tags.link, color: "#3b5bdb" },
-  { tag: tags.url, color: "#667085", textDecoration: "underline" },
-  { tag: tags.monospace, color: "#c2255c" },
-  { tag: tags.quote, color: "#475467", fontStyle: "italic" },
-  { tag: [tags.processingInstruction, tags.contentSeparator], color: "#98a2b3" },
-  { tag: tags.meta, color: "#98a2b3" },
-  { tag: tags.comment, color: "#98a2b3" },
+  { tag: tags.link, color: "var(--accent)" },
+  { tag: tags.url, color: "var(--muted)", textDecoration: "underline" },
+  { tag: tags.monospace, color: "var(--editor-code)" },
+  { tag: tags.quote, color: "var(--editor-quote)", fontStyle: "italic" },
+  { tag: [tags.processingInstruction, tags.contentSeparator, tags.meta, tags.comment], color: "var(--editor-mark)" },
 ]);
+
+// CodeMirror's own parts (the search panel's fields and buttons) follow the scheme too.
+const scheme = new Compartment();
+const darkScheme = () => EditorView.darkTheme.of(window.matchMedia(DARK).matches);
+const followScheme = ViewPlugin.define((view) => {
+  const query = window.matchMedia(DARK);
+  const changed = () => view.dispatch({ effects: scheme.reconfigure(darkScheme()) });
+  query.addEventListener("change", changed);
+  return { destroy: () => query.removeEventListener("change", changed) };
+});
 
 /** The editor's extensions, apart from collaboration and rights (added by the caller). */
 export function baseExtensions({ label, undoKeymap }) {
@@ -100,5 +126,8 @@ export function baseExtensions({ label, undoKeymap }) {
     keymap.of([...undoKeymap, ...searchKeymap, ...defaultKeymap]),
     EditorView.contentAttributes.of({ "aria-label": label, spellcheck: "true" }),
     theme,
+    scheme.of(darkScheme()),
+    followScheme,
+    cursorLabels,
   ];
 }
