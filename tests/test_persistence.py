@@ -145,13 +145,6 @@ def test_an_append_moves_updated_only_when_it_is_older_than_the_granularity(docu
     assert document.updated - moved < timedelta(minutes=1)
 
 
-def test_one_document_appends_without_the_multi_document_lock_step(document, owner):
-    single, params = persistence.append_statement([(str(document.id), edits("a", "b"), [owner.pk, None])])
-    several, _ = persistence.append_statement([(str(document.id), edits("c"), [None]), ("x", edits("d"), [None])])
-    assert "FOR UPDATE" not in single and "FOR UPDATE" in several
-    assert params[:3] == [2, str(document.id), 2]
-
-
 @pytest.mark.postgres
 def test_the_single_document_statement_numbers_and_stores_as_the_batch_form_does(document, owner):
     typed = edits("a", "b", "c")  # one editor, so the text's order does not depend on client ids

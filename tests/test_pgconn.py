@@ -18,6 +18,7 @@ from collab.models import Document, DocumentUpdate
 from collab.realtime import db
 from collab.storage import persistence
 from collab.storage.pgconn import PgConnection, as_bool, as_datetime, as_int, as_str, encode, numbered
+from tests.conftest import until
 from tests.helpers import edits
 from tests.servers import SilencingProxy
 
@@ -75,11 +76,7 @@ async def test_a_connection_the_server_ends_while_idle_is_seen_broken_at_once(pg
     try:
         pid = conn.pgconn.backend_pid
         assert await other.fetch("SELECT pg_terminate_backend(%s::int)", [pid]) == [("t",)]
-        for _ in range(100):
-            if conn.broken is not None:
-                break
-            await asyncio.sleep(0.02)
-        assert conn.broken is not None
+        assert await until(lambda: conn.broken is not None)  # without a statement sent on it
         with pytest.raises(psycopg.OperationalError):
             await conn.fetch("SELECT 1", [])
     finally:
@@ -104,17 +101,9 @@ async def test_appends_after_the_server_ended_the_loops_connections_reconnect_an
         try:
             for pid in pids:  # as a database restart would
                 await killer.fetch("SELECT pg_terminate_backend(%s::int)", [pid])
-            for _ in range(100):
-                gone = await killer.fetch(
-                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s::int[])",
-                    ["{" + ",".join(map(str, pids)) + "}"],
-                )
-                if gone == [("0",)]:
-                    break
-                await asyncio.sleep(0.02)
         finally:
             await killer.close()
-        await asyncio.sleep(0.05)  # the loop reads each socket's end
+        assert await until(lambda: all(conn.broken is not None for conn in conns.idle))  # each socket's end read
         assert await db.append(document.id, updates[1:], [owner.pk]) == 2
         assert conns.opened == 1  # the ended ones were let go, one new one opened
     finally:
@@ -149,7 +138,7 @@ async def test_an_append_the_server_never_answers_fails_after_the_timeout_and_th
             started = time.monotonic()
             with pytest.raises(psycopg.OperationalError, match="no answer from the server within 0.5 s"):
                 await asyncio.wait_for(db.append(document.id, updates[1:2], [None]), 10)
-            assert 0.5 <= time.monotonic() - started < 5
+            assert time.monotonic() - started >= 0.5  # not given up before the timeout
             assert await db.append(document.id, updates[2:], [None]) == 2  # over a new connection
         finally:
             await db.close_loop_connections()
