@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 
 import pytest
+from twisted.internet import tcp
 
 from collab.realtime.sockets import FrameWriter, framed, write_through
 
@@ -39,78 +41,88 @@ def test_the_same_payload_is_framed_once_and_equal_payloads_stay_apart():
     assert framed(b"\x00\x02\x05other") != framed(payload)
 
 
-class FakeTransport:
-    """The attributes of a Twisted TCP transport that write_through reads."""
+class Reactor:
+    """What a Twisted transport asks of its reactor: to be told when it may write (never, here)."""
 
-    TLS = False
+    def addWriter(self, transport) -> None:
+        pass
+
+    def removeWriter(self, transport) -> None:
+        pass
+
+
+class Transport(tcp.Connection):
+    """Twisted's own TCP transport, connected, with no reactor running: what it queues
+    leaves when the test calls `doWrite()`, as the reactor would once the socket is writable."""
 
     def __init__(self, sock):
-        self.socket = sock
-        self.dataBuffer = b""
-        self._tempDataBuffer: list[bytes] = []
+        super().__init__(sock, None, Reactor())
         self.connected = True
-        self.disconnecting = False
-        self._writeDisconnected = False
-        self.queued: list[bytes] = []
+        self.written: list[bytes] = []  # what went through Twisted's write()
 
     def write(self, data: bytes) -> None:
-        self.queued.append(data)
+        self.written.append(data)
+        super().write(data)
 
 
 @pytest.fixture
 def pair():
     a, b = socket.socketpair()
     a.setblocking(False)
+    b.setblocking(False)
     yield a, b
     a.close()
     b.close()
 
 
-def read_all(sock, size: int) -> bytes:
-    data = b""
+def received(transport: Transport, sock, size: int) -> bytes:
+    """Read `size` bytes from the other end, letting Twisted write what it queued meanwhile."""
+    data, deadline = b"", time.monotonic() + 10
     while len(data) < size:
-        data += sock.recv(size - len(data))
+        assert time.monotonic() < deadline, f"{len(data)} of {size} bytes arrived"
+        transport.doWrite()
+        try:
+            data += sock.recv(size - len(data))
+        except BlockingIOError:
+            continue
     return data
 
 
 def test_with_nothing_queued_the_frame_goes_out_at_once(pair):
     a, b = pair
-    transport = FakeTransport(a)
+    transport = Transport(a)
     write_through(transport, b"frame")
-    assert transport.queued == []
-    assert read_all(b, 5) == b"frame"
+    assert transport.written == []  # not through Twisted's queue, which a real transport would have used
+    assert b.recv(10) == b"frame"
 
 
 def test_behind_queued_data_the_frame_waits_its_turn(pair):
     a, b = pair
-    transport = FakeTransport(a)
-    transport._tempDataBuffer = [b"earlier"]
+    transport = Transport(a)
+    transport.write(b"earlier")  # Twisted holds it until the reactor says the socket is writable
     write_through(transport, b"later")
-    assert transport.queued == [b"later"]
-    b.setblocking(False)
     with pytest.raises(BlockingIOError):
         b.recv(10)  # nothing overtook what Twisted holds
+    assert received(transport, b, 12) == b"earlierlater"
 
 
 def test_what_the_socket_does_not_take_is_queued_in_order(pair):
     a, b = pair
-    transport = FakeTransport(a)
+    transport = Transport(a)
     big = bytes(range(256)) * 40_000  # 10 MB: more than a socket buffer holds
     write_through(transport, big)
-    assert len(transport.queued) == 1
-    rest = transport.queued[0]
+    [rest] = transport.written  # the part the socket did not take, to Twisted's queue
     assert 0 < len(rest) < len(big)
-    sent = len(big) - len(rest)
-    assert read_all(b, sent) == big[:sent]
-    assert rest == big[sent:]
+    write_through(transport, b"after")
+    assert received(transport, b, len(big) + 5) == big + b"after"
 
 
 def test_a_closing_or_other_transport_gets_a_plain_write(pair):
     a, _ = pair
-    closing = FakeTransport(a)
+    closing = Transport(a)
     closing.disconnecting = True
     write_through(closing, b"x")
-    assert closing.queued == [b"x"]
+    assert closing.written == [b"x"]
 
     class Other:
         def __init__(self):
@@ -140,14 +152,14 @@ class FakeProtocol:
 
 def test_the_writer_sends_framed_payloads_only_while_the_socket_is_open(pair):
     a, b = pair
-    protocol = FakeProtocol(FakeTransport(a))
+    protocol = FakeProtocol(Transport(a))
     writer = FrameWriter(protocol)
     writer.write(b"\x00\x02\x01x")
-    assert parse_frame(read_all(b, 6)) == (0x82, b"\x00\x02\x01x")
+    assert parse_frame(received(protocol.transport, b, 6)) == (0x82, b"\x00\x02\x01x")
     protocol.send_queue.append((b"held", True))
     writer.write(b"queued")
     assert protocol.via_autobahn == [framed(b"queued")]  # behind what autobahn holds back
     protocol.state = protocol.STATE_CLOSING
     writer.write(b"dropped")
     assert protocol.via_autobahn == [framed(b"queued")]
-    assert protocol.transport.queued == []
+    assert protocol.transport.written == []
