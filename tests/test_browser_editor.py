@@ -496,7 +496,7 @@ def tab_to(page, selector: str, presses: int = 25) -> bool:
     return False
 
 
-def test_renaming_keeps_the_editor_and_everything_is_reachable_by_keyboard(server, owner):
+def test_renaming_keeps_the_editor_and_tab_reaches_the_presence_bar_and_the_text(server, owner):
     document = make_document(owner, title="Old name", text="Body.\n")
     cookie = session_cookie(owner)
     with chromium() as browser:

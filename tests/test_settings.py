@@ -95,8 +95,8 @@ def test_redis_url_selects_channels_redis_and_database_url_postgres():
     assert result.stdout.split() == ["channels_redis.pubsub.RedisPubSubChannelLayer", "django.db.backends.postgresql"]
 
 
-def test_the_channel_layer_s_redis_connections_notice_a_lost_peer():
-    # tests/test_partitions.py shows what these do.
+def test_the_channel_layer_s_redis_connections_get_keepalive_and_a_connect_timeout():
+    # tests/test_partitions.py shows that they notice a lost peer.
     host = "s.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0]"
     result = load_settings(
         f"print({host}['connection_class'].__module__, {host}['socket_keepalive'], {host}['socket_connect_timeout'])",
@@ -108,8 +108,8 @@ def test_the_channel_layer_s_redis_connections_notice_a_lost_peer():
     assert result.stdout.split() == ["collab.infra.redis_host", "True", "3.0"]
 
 
-def test_postgresql_connections_notice_a_lost_server():
-    # tests/test_partitions.py shows what these do.
+def test_postgresql_connections_get_keepalives_and_a_user_timeout_unless_the_url_sets_them():
+    # tests/test_partitions.py shows that they notice a lost server.
     result = load_settings(
         "o = s.DATABASES['default']['OPTIONS']; print(o['keepalives'], o['keepalives_idle'], o['tcp_user_timeout'])",
         SECRET_KEY="x",
