@@ -24,55 +24,12 @@ from collab.yjs import protocol
 from collab.yjs.awareness import AwarenessStates
 from collab.yjs.protocol import AwarenessEntry, SyncStep
 from tests.conftest import until
+from tests.helpers import FakeConnection, an_update, sender_and_listener
 
 pytestmark = pytest.mark.usefixtures("fresh_channel_layer")
 
 
-class FakeConnection:
-    write_frame = None  # sent to through `send_frame`, as under a server without collab.realtime.sockets
-
-    def __init__(self, user_id=None, role=Role.OWNER, on_frame=None):
-        self.seat = Seat(Principal(user_id=user_id), Role(role), identity_for(key=f"user:{user_id}"))
-        self.frames: list[bytes] = []
-        self.closed_with: int | None = None
-        self.on_frame = on_frame
-
-    async def send_frame(self, frame: bytes) -> None:
-        self.frames.append(frame)
-        if self.on_frame:
-            await self.on_frame(frame)
-
-    async def close_with(self, code: int, reason: str) -> None:
-        self.closed_with = code
-
-    def updates(self) -> list[bytes]:
-        return [m.payload for f in self.frames for m in protocol.decode_frame(f) if m.step == SyncStep.UPDATE]
-
-    def text(self) -> str:
-        """The text of a client that applied every update it was sent."""
-        client = Doc()
-        for update in self.updates():
-            client.apply_update(update)
-        return str(client.get("content", type=Text))
-
-
-@asynccontextmanager
-async def sender_and_listener(owner):
-    """A new document's room with two of the owner's connections in it: (document, room, sender, listener)."""
-    document = await database_sync_to_async(Document.objects.create)(owner=owner)
-    registry = RoomRegistry()
-    sender, listener = FakeConnection(owner.pk), FakeConnection(owner.pk)
-    room = await registry.join(document.id, sender, sender.seat)
-    await registry.join(document.id, listener, listener.seat)
-    yield document, room, sender, listener
-    await registry.leave(room, sender)
-    await registry.leave(room, listener)
-
-
-def edit(text: str) -> bytes:
-    doc = Doc()
-    doc.get("content", type=Text).insert(0, text)
-    return doc.get_update()
+edit = an_update
 
 
 @pytest.mark.django_db(transaction=True)
@@ -716,3 +673,55 @@ async def test_joining_a_locked_document_says_it_is_locked(shared_document, owne
     ]
     for conn in joiners:
         await registry.leave(room, conn)
+
+
+class RoomStandIn:
+    """What RoomRights needs of a room: its members, a way to send and to close."""
+
+    def __init__(self):
+        from collab.yjs.crdt import new_doc
+
+        self.id = "stand-in"
+        self.doc, _ = new_doc()
+        self.members = {}
+        self.sent: list[tuple[object, bytes]] = []
+        self.closed: list[tuple[object, int]] = []
+
+    async def send(self, member, frame):
+        self.sent.append((member, frame))
+
+    async def close_member(self, member, code, reason):
+        self.closed.append((member, code))
+
+
+async def test_room_rights_on_their_own_tell_a_new_role_close_a_removed_member_and_notice_an_expiry():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from collab.exceptions import CloseCode
+    from collab.realtime.members import Member
+    from collab.realtime.room_rights import RoomRights
+
+    room = RoomStandIn()
+    editor, guest = FakeConnection(2, Role.EDITOR), FakeConnection(None, Role.VIEWER)
+    guest.seat = Seat(Principal(link_tokens=("t",)), Role.VIEWER, identity_for(key="link:t"))
+    for conn in (editor, guest):
+        room.members[conn] = Member(conn, conn.seat, conn.seat.role)
+    soon = timezone.now() + timedelta(hours=1)
+    rights = RoomRights(room, access.DocumentRights("d", owner_id=1, version=1, members={2: Role.EDITOR}))
+    assert rights.can_write(room.members[editor]) and not rights.stale(1) and rights.stale(2)
+
+    await rights.apply(
+        access.DocumentRights("d", owner_id=1, version=2, members={2: Role.VIEWER}, links={"t": (Role.VIEWER, soon)})
+    )
+    assert room.closed == [] and room.members[editor].role == Role.VIEWER
+    assert not rights.can_write(room.members[editor])
+    editor.frames = [frame for member, frame in room.sent if member is room.members[editor]]
+    assert rights_messages(editor) == [{"role": "viewer", "canWrite": False, "reason": ""}]
+    assert not rights.stale(2)
+
+    rights.expiry = timezone.now() - timedelta(seconds=1)  # the link's expiry has come
+    assert rights.stale(2)
+    await rights.apply(access.DocumentRights("d", owner_id=1, version=3, members={2: Role.VIEWER}))
+    assert room.closed == [(room.members[guest], CloseCode.FORBIDDEN)]
