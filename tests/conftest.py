@@ -57,6 +57,12 @@ def owner_client(client, owner):
 
 
 @pytest.fixture
+def cookie(owner):
+    """A `Cookie` header of a signed-in session of the owner."""
+    return session_cookie(owner)
+
+
+@pytest.fixture
 def server(transactional_db):
     """One daphne process with the embedded defaults, sharing the test database."""
     with Server() as running:

@@ -16,6 +16,13 @@ from collab.yjs import protocol
 from collab.yjs.protocol import SyncStep
 
 
+async def stored(document) -> str:
+    """The text the database holds for a document (or a document's id)."""
+    from collab.storage import persistence
+
+    return await database_sync_to_async(persistence.document_text)(getattr(document, "id", document))
+
+
 def an_update(text: str) -> bytes:
     """A fresh document's update inserting `text`."""
     doc = Doc()

@@ -12,13 +12,11 @@ from contextlib import suppress
 
 import pytest
 import websockets
-from channels.db import database_sync_to_async
 
 from collab.exceptions import CloseCode
 from collab.models import Document
-from collab.storage import persistence
 from collab.yjs import protocol
-from tests.conftest import session_cookie
+from tests.helpers import stored
 from tests.servers import Server
 from tests.yclient import open_client
 
@@ -28,15 +26,6 @@ pytestmark = pytest.mark.processes
 @pytest.fixture
 def document(owner):
     return Document.objects.create(owner=owner, title="Closing time")
-
-
-@pytest.fixture
-def cookie(owner):
-    return session_cookie(owner)
-
-
-async def stored(document) -> str:
-    return await database_sync_to_async(persistence.document_text)(document.id)
 
 
 async def settled(document, client, timeout: float = 30) -> str:

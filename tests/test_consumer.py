@@ -26,11 +26,6 @@ def document(owner):
     return Document.objects.create(owner=owner, title="Live")
 
 
-@pytest.fixture
-def cookie(owner):
-    return session_cookie(owner)
-
-
 def communicator(document_id, cookie: str | None, origin: bytes = b"http://127.0.0.1"):
     headers = [(b"origin", origin)]
     if cookie:

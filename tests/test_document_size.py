@@ -18,12 +18,10 @@ from collab.exceptions import CloseCode
 from collab.models import Document
 from collab.realtime import db
 from collab.realtime.registry import RoomRegistry
-from collab.storage import persistence
 from collab.yjs import protocol
 from collab.yjs.crdt import new_doc
 from collab.yjs.protocol import AwarenessEntry, MessageType, SyncStep
-from tests.conftest import session_cookie
-from tests.helpers import FakeConnection, sender_and_listener
+from tests.helpers import FakeConnection, sender_and_listener, stored
 from tests.servers import Server
 from tests.yclient import open_client
 
@@ -34,11 +32,6 @@ MIB = 1024 * KIB
 @pytest.fixture
 def document(owner):
     return Document.objects.create(owner=owner, title="Large")
-
-
-@pytest.fixture
-def cookie(owner):
-    return session_cookie(owner)
 
 
 class Typist:
@@ -65,10 +58,6 @@ class Typist:
 
 def update_frames(conn: FakeConnection) -> list[bytes]:
     return [f for f in conn.frames if protocol.decode_frame(f)[0].step == SyncStep.UPDATE]
-
-
-async def stored(document) -> str:
-    return await database_sync_to_async(persistence.document_text)(document.id)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -21,10 +21,10 @@ from django.utils import timezone
 from collab.access import sharing
 from collab.exceptions import CloseCode
 from collab.models import Document, DocumentSnapshot, DocumentUpdate
-from collab.storage import persistence
 from collab.yjs import protocol
 from collab.yjs.crdt import apply_update, new_doc
 from tests.conftest import guest_cookie, session_cookie
+from tests.helpers import stored
 from tests.servers import Server
 from tests.yclient import open_client
 
@@ -34,15 +34,6 @@ pytestmark = pytest.mark.processes
 @pytest.fixture
 def document(owner):
     return Document.objects.create(owner=owner, title="As documented")
-
-
-@pytest.fixture
-def cookie(owner):
-    return session_cookie(owner)
-
-
-async def stored(document) -> str:
-    return await database_sync_to_async(persistence.document_text)(document.id)
 
 
 async def eventually(read, expected, timeout: float = 30):

@@ -13,11 +13,10 @@ from django.test import Client
 
 from collab.access import sharing
 from collab.exceptions import CloseCode
-from collab.storage import persistence
 from collab.yjs import protocol
 from config.asgi import application
 from tests.conftest import PASSWORD, session_cookie
-from tests.helpers import an_update
+from tests.helpers import an_update, stored
 from tests.servers import ROOT
 from tests.yclient import CommunicatorTransport, YClient
 
@@ -34,10 +33,6 @@ async def connect(document_id, cookie, name="client", query="") -> YClient:
     connected, code = await comm.connect()
     assert connected, code
     return await YClient(CommunicatorTransport(comm), name=name).connect()
-
-
-async def stored(document_id) -> str:
-    return await database_sync_to_async(persistence.document_text)(document_id)
 
 
 @pytest.fixture

@@ -29,11 +29,6 @@ def document(owner):
     return Document.objects.create(owner=owner, title="Shared")
 
 
-@pytest.fixture
-def cookie(owner):
-    return session_cookie(owner)
-
-
 async def converge(clients: list[YClient], expected: str | None = None, timeout: float = 10) -> str:
     deadline = time.monotonic() + timeout
     while True:
