@@ -120,19 +120,13 @@ def make_documents(texts: dict[str, str]) -> tuple[str, dict[str, str]]:
     """A user, a session cookie and a stored document per text."""
     from django.contrib.auth import get_user_model
 
-    from collab.models import Document
-    from collab.storage import persistence
-    from collab.yjs.crdt import new_doc
+    from tests.browser import make_document
     from tests.conftest import session_cookie
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
-    ids = {}
-    for name, text in texts.items():
-        document = Document.objects.create(owner=user, title=f"keystroke bench: {name}")
-        doc, ytext = new_doc()
-        ytext += text
-        persistence.append(document.id, [doc.get_update()])
-        ids[name] = str(document.id)
+    ids = {
+        name: str(make_document(user, title=f"keystroke bench: {name}", text=text).id) for name, text in texts.items()
+    }
     return session_cookie(user), ids
 
 
