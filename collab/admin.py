@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import admin as auth_admin
@@ -127,7 +128,7 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Document)
 class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
     list_display = ("title", "owner", "live_connections", "locked", "open_reports", "updated_time")
-    list_filter = ("locked", "created", "updated")
+    list_filter = ("locked", "trashed_at", "created", "updated")
     search_fields = ("title", "owner__username", "id")
     list_select_related = ("owner",)
     date_hierarchy = "updated"
@@ -139,12 +140,14 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
         "locked",
         "locked_time",
         "locked_by",
+        "trashed_at",
+        "trashed_by",
         "connected_now",
         "content",
     )
     fields = ("title",) + readonly_fields
     inlines = [MembershipInline]
-    actions = ["lock_selected", "unlock_selected", "disconnect_selected", "delete_selected_documents"]
+    actions = ["lock_selected", "unlock_selected", "disconnect_selected", "trash_selected", "delete_selected_documents"]
     action_form = ReasonActionForm
 
     # -- columns and fields ---------------------------------------------------
@@ -222,7 +225,13 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
             moderation.document_disconnect_all(document=document, actor=request.user, reason=_reason(request))
         messages.success(request, f"Disconnected everyone from {len(queryset)} document(s).")
 
-    @admin.action(permissions=["delete"], description="Delete selected documents (audited)")
+    @admin.action(permissions=["delete"], description="Move selected documents to the trash (audited)")
+    def trash_selected(self, request, queryset):
+        for document in queryset:
+            moderation.document_trash(document=document, actor=request.user, reason=_reason(request))
+        messages.success(request, f"Moved {len(queryset)} document(s) to their owners' trash.")
+
+    @admin.action(permissions=["delete"], description="Delete selected documents for good (audited)")
     def delete_selected_documents(self, request, queryset):
         for document in queryset:
             moderation.document_delete(document=document, actor=request.user, reason=_reason(request))
@@ -238,6 +247,18 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
         delete on their own here: the permission to delete documents is the one needed."""
         deleted, counts, _, protected = super().get_deleted_objects(objs, request)
         return deleted, counts, set(), protected
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """Django's confirmation, which offers the trash beside deleting for good."""
+        if request.method == "POST" and request.POST.get("mode") == "trash":
+            document = self.get_object(request, object_id)
+            if document is None or not self.has_delete_permission(request, document):
+                raise PermissionDenied
+            moderation.document_trash(document=document, actor=request.user, reason=_reason(request))
+            messages.success(request, f"“{document}” is in its owner's trash.")
+            return redirect(reverse("admin:collab_document_changelist"))
+        extra_context = {**(extra_context or {}), "trash_days": settings.COLLAB_TRASH_DAYS}
+        return super().delete_view(request, object_id, extra_context)
 
     def delete_model(self, request, obj):
         moderation.document_delete(document=obj, actor=request.user, reason=_reason(request))

@@ -46,6 +46,12 @@ class Document(models.Model):
     )
     # Connections opened before the current epoch are closed ("disconnect everyone").
     connection_epoch = models.IntegerField(default=0, editable=False)
+    # In the trash: gone for everyone, the owner may restore it until it is purged
+    # (COLLAB_TRASH_DAYS after this, by `manage.py purge_trash`).
+    trashed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    trashed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-updated"]

@@ -16,7 +16,7 @@ from django.test import Client
 from django.urls import get_resolver
 from django.utils import timezone
 
-from collab.access import sharing
+from collab.access import documents, sharing
 from collab.storage import persistence
 from collab.yjs import protocol
 from config.asgi import application
@@ -37,19 +37,21 @@ PRINCIPALS = [
 
 # Outcomes: "ok" (200), "done" (the change happened), "login" (sent to log in),
 # "404" (hidden), "403" (seen but not allowed), "refused" (WebSocket handshake
-# refused), "ignored" (connected, but the write changed nothing).
+# refused), "ignored" (connected, but the write changed nothing). "restore" and
+# "purge" act on the document once it is in its owner's trash.
 R, W = "read", "write"
 EXPECTED = {
     #          page export rename-get rename delete-get delete share-get share report ws-connect ws-write
-    "anonymous": ("login",) * 9 + ("refused", "refused"),
-    "stranger": ("404",) * 9 + ("refused", "refused"),
-    "viewer": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored"),
-    "editor": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done"),
-    "owner": ("ok", "ok", "ok", "done", "ok", "done", "ok", "done", "done", "ok", "done"),
-    "viewer link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored"),
-    "editor link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done"),
-    "expired link": ("login",) * 9 + ("refused", "refused"),
-    "revoked link": ("login",) * 9 + ("refused", "refused"),
+    #          restore purge
+    "anonymous": ("login",) * 9 + ("refused", "refused", "login", "login"),
+    "stranger": ("404",) * 9 + ("refused", "refused", "404", "404"),
+    "viewer": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored", "404", "404"),
+    "editor": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done", "404", "404"),
+    "owner": ("ok", "ok", "ok", "done", "ok", "done", "ok", "done", "done", "ok", "done", "done", "done"),
+    "viewer link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored", "login", "login"),
+    "editor link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done", "login", "login"),
+    "expired link": ("login",) * 9 + ("refused", "refused", "login", "login"),
+    "revoked link": ("login",) * 9 + ("refused", "refused", "login", "login"),
 }
 ACTION_NAMES = [
     "page",
@@ -63,6 +65,8 @@ ACTION_NAMES = [
     "report",
     "ws-connect",
     "ws-write",
+    "restore",
+    "purge",
 ]
 # URL names each action covers; every URL with a document id must be here.
 COVERED_URLS = {
@@ -72,6 +76,8 @@ COVERED_URLS = {
     "document_delete",
     "document_share",
     "document_report",
+    "trash_restore",
+    "trash_delete",
 }
 
 
@@ -186,6 +192,16 @@ def test_access_matrix(principal, action, shared_document, cookies, settings):
         outcome = http_outcome(client.get(base + "delete/"), False)
     elif action == "delete":
         response = client.post(base + "delete/")
+        document.refresh_from_db()
+        outcome = http_outcome(response, document.trashed_at is not None)
+    elif action == "restore":
+        documents.document_trash(document=document, actor=document.owner)
+        response = client.post(f"/trash/{document.id}/restore/")
+        document.refresh_from_db()
+        outcome = http_outcome(response, document.trashed_at is None)
+    elif action == "purge":
+        documents.document_trash(document=document, actor=document.owner)
+        response = client.post(f"/trash/{document.id}/delete/")
         outcome = http_outcome(response, not type(document).objects.filter(pk=document.pk).exists())
     elif action == "share-get":
         outcome = http_outcome(client.get(base + "share/"), False)

@@ -5,7 +5,16 @@ import pytest
 from playwright.sync_api import expect
 
 from collab.models import Document, Profile
-from tests.browser import VIEWPORT, avatar, chromium, open_editor, screenshot, signed_in_context, wait_synced
+from tests.browser import (
+    VIEWPORT,
+    avatar,
+    chromium,
+    make_document,
+    open_editor,
+    screenshot,
+    signed_in_context,
+    wait_synced,
+)
 from tests.conftest import PASSWORD, session_cookie
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
@@ -110,7 +119,6 @@ def test_renaming_to_spaces_only_shows_the_server_s_error_in_the_editor(server, 
     assert document.title == "Launch plans"
 
 
-
 def test_a_long_title_without_spaces_fits_the_documents_and_share_pages(server, owner):
     title = "x" * 200
     document = Document.objects.create(owner=owner, title=title)
@@ -179,3 +187,22 @@ def test_a_forgotten_password_is_reset_through_the_mailed_link(server, owner):
         page.get_by_role("button", name="Log in").click()
         expect(page.get_by_role("heading", name="Documents")).to_be_visible()
 
+
+def test_a_deleted_document_waits_in_the_trash_and_comes_back_with_its_text(server, owner):
+    document = make_document(owner, title="Minutes", text="Kept through the trash\n")
+    with chromium() as browser:
+        context, page = open_editor(browser, server.url, session_cookie(owner), document)
+        page.get_by_role("link", name="Delete").click()
+        page.get_by_role("button", name="Delete document").click()
+        expect(page.locator(".messages")).to_contain_text("“Minutes” is in the trash")
+        expect(page.get_by_role("link", name="Minutes")).to_have_count(0)
+
+        page.get_by_role("link", name="Trash").click()
+        trash = page.get_by_role("list", name="Trash")
+        expect(trash).to_contain_text("Minutes")
+        trash.get_by_role("button", name="Restore").click()
+        expect(page).to_have_url(f"{server.url}/docs/{document.id}/")
+        wait_synced(page)
+        expect(page.locator(".cm-content")).to_contain_text("Kept through the trash")
+        context.close()
+    assert Document.objects.get(pk=document.pk).trashed_at is None

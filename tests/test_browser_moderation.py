@@ -162,7 +162,7 @@ def test_lock_unlock_and_disconnect_are_pressed_with_reasons(server, live, moder
 
 
 def test_the_other_buttons_of_the_document_page_do_their_own_job(server, live, moderator_and_document, owner):
-    """Save renames and moderates nothing; Delete asks for a reason and deletes."""
+    """Save renames and moderates nothing; Delete asks for a reason and deletes for good."""
     moderator, document = moderator_and_document
     superuser = type(owner).objects.create_superuser("root", password=PASSWORD)
     cookies = cookies_of(superuser, owner)
@@ -176,7 +176,7 @@ def test_the_other_buttons_of_the_document_page_do_their_own_job(server, live, m
 
         page.get_by_role("link", name="Delete", exact=True).click()
         page.get_by_label("Reason (optional):").fill("copyright notice")
-        page.get_by_role("button", name="Yes, I’m sure").click()
+        page.get_by_role("button", name="Delete for good").click()
         expect(page.locator(".messagelist")).to_contain_text("deleted successfully")
         assert connection.close_code() == CloseCode.NOT_FOUND
     assert not Document.objects.filter(pk=document.pk).exists()

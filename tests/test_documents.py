@@ -71,13 +71,13 @@ def test_the_owner_is_not_offered_to_report_their_own_document(client, shared_do
     assert report in client.get(f"/docs/{shared_document.id}/").content.decode()
 
 
-def test_owner_deletes_after_confirmation(owner_client, document):
+def test_owner_deletes_after_confirmation_into_the_trash(owner_client, document):
     confirm = owner_client.get(f"/docs/{document.id}/delete/")
-    assert confirm.status_code == 200 and b"cannot be undone" in confirm.content
-    assert Document.objects.filter(pk=document.pk).exists()
+    assert confirm.status_code == 200 and b"It goes to your trash" in confirm.content
+    assert Document.objects.get(pk=document.pk).trashed_at is None
     response = owner_client.post(f"/docs/{document.id}/delete/")
     assert response.status_code == 302 and response["Location"] == "/"
-    assert not Document.objects.filter(pk=document.pk).exists()
+    assert Document.objects.get(pk=document.pk).trashed_at is not None
 
 
 @pytest.mark.parametrize("suffix", ["", "rename/", "delete/"])

@@ -75,13 +75,15 @@ class DocumentRights:
         return min(upcoming) if upcoming else None
 
 
-_RIGHTS = f"SELECT owner_id, rights_version, locked, connection_epoch FROM {DOCUMENTS} WHERE id = %s"
+_RIGHTS = (
+    f"SELECT owner_id, rights_version, locked, connection_epoch FROM {DOCUMENTS} WHERE id = %s AND trashed_at IS NULL"
+)
 _MEMBERS = f"SELECT user_id, role FROM {MEMBERSHIPS} WHERE document_id = %s"
 _LINKS = f"SELECT token, role, expires_at FROM {LINKS} WHERE document_id = %s AND revoked_at IS NULL"
 
 
 def load_rights(document_id) -> DocumentRights | None:
-    """The rights on a document, or None if it does not exist."""
+    """The rights on a document, or None if it does not exist or is in the trash."""
     # In SQL: every handshake to a document not open here reads this, and under a
     # reconnect many arrive at once; building the ORM's queries took twice as long
     # as running them.
@@ -159,7 +161,7 @@ def role_for(*, user, session, document_id, extra_tokens=()) -> Role | None:
 
 @dataclass
 class WatchState:
-    documents: dict[str, tuple[int, int]]  # id -> (last_seq, rights_version); deleted ones absent
+    documents: dict[str, tuple[int, int]]  # id -> (last_seq, rights_version); deleted and trashed ones absent
     live_sessions: set[str]
     user_hashes: dict[int, tuple[str, bool]]  # id -> (session auth hash, is_active)
     accounts: dict = field(default_factory=dict)  # id -> the user, the whole row as read
@@ -169,7 +171,9 @@ class WatchState:
 def watch_state(document_ids, session_keys, user_ids) -> WatchState:
     """One look at what open connections depend on: log positions, rights, titles, sessions, accounts."""
     documents, titles = {}, {}
-    rows = Document.objects.filter(pk__in=list(document_ids)).values_list("pk", "last_seq", "rights_version", "title")
+    rows = Document.objects.filter(pk__in=list(document_ids), trashed_at__isnull=True).values_list(
+        "pk", "last_seq", "rights_version", "title"
+    )
     for pk, seq, version, title in rows:  # one query, however many documents
         documents[str(pk)] = (seq, version)
         titles[str(pk)] = title

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from collab.access import sharing
+from collab.access import documents, sharing
 from collab.models import AuditEntry, Document, Report
 
 
@@ -61,6 +61,13 @@ def document_delete(*, document: Document, actor, reason: str = "") -> None:
     """Delete the document and its content; open connections are told and closed (4404)."""
     audit(actor=actor, action="delete", target=document, reason=reason)
     document.delete()
+
+
+@transaction.atomic
+def document_trash(*, document: Document, actor, reason: str = "") -> None:
+    """Move the document to its owner's trash; open connections are closed (4404) as for a deletion."""
+    documents.document_trash(document=document, actor=actor)
+    audit(actor=actor, action="trash", target=document, reason=reason)
 
 
 @transaction.atomic

@@ -32,4 +32,7 @@ urlpatterns = [
     path("docs/<uuid:document_id>/report/", views.document_report, name="document_report"),
     path("s/<str:token>/", views.share_link_open, name="share_link"),
     path("docs/<uuid:document_id>/delete/", views.document_delete, name="document_delete"),
+    path("trash/", views.trash, name="trash"),
+    path("trash/<uuid:document_id>/restore/", views.trash_restore, name="trash_restore"),
+    path("trash/<uuid:document_id>/delete/", views.trash_delete, name="trash_delete"),
 ]

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from collab.access import documents, sharing
 from collab.access.identity import display_name, identity_for
 from collab.access.rights import SESSION_GUEST_NAME
-from collab.models import Membership, Role, ShareLink
+from collab.models import Document, Membership, Role, ShareLink
 from collab.moderation import actions as moderation
 from collab.pages import health
 from collab.pages.forms import (
@@ -150,9 +150,54 @@ def document_rename(request, document, role):
 @with_document(Role.OWNER)
 def document_delete(request, document, role):
     if request.method == "POST":
-        documents.document_delete(document=document)
+        documents.document_trash(document=document, actor=request.user)
+        messages.success(request, f"“{document.title}” is in the trash: you can restore it from there.")
         return redirect("home")
-    return render(request, "collab/delete.html", {"document": document})
+    return render(request, "collab/delete.html", {"document": document, "days": documents.trash_days()})
+
+
+@login_required
+@require_GET
+def trash(request):
+    trashed = [
+        (document, documents.purge_date(document.trashed_at))
+        for document in documents.trash_for_user(user=request.user)
+    ]
+    return render(request, "collab/trash.html", {"trashed": trashed, "days": documents.trash_days()})
+
+
+def with_trashed_document(view):
+    """The visitor's own trashed document; 404 for anything else."""
+
+    @wraps(view)
+    @login_required
+    @require_http_methods(["GET", "POST"])
+    def wrapper(request, document_id):
+        try:
+            document = documents.trashed_document_for(user=request.user, document_id=document_id)
+        except Document.DoesNotExist:
+            raise Http404 from None
+        return view(request, document)
+
+    return wrapper
+
+
+@with_trashed_document
+def trash_restore(request, document):
+    if request.method == "POST":
+        documents.document_restore(document=document)
+        messages.success(request, f"“{document.title}” is back.")
+        return redirect(document)
+    return redirect("trash")
+
+
+@with_trashed_document
+def trash_delete(request, document):
+    if request.method == "POST":
+        documents.document_delete(document=document)
+        messages.success(request, f"“{document.title}” was deleted for good.")
+        return redirect("trash")
+    return render(request, "collab/delete_forever.html", {"document": document})
 
 
 @require_GET
