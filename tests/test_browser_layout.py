@@ -11,7 +11,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from playwright.sync_api import expect
 
-from collab.access import sharing
+from collab.access import documents, sharing
 from tests.browser import (
     chromium,
     editor_content,
@@ -70,6 +70,7 @@ def test_every_page_fits_a_phone_360_px_wide(server, owner, viewer):
     named(owner, "Olivia", "Hart")
     document = make_document(owner, title=LONG_TITLE, text=SAMPLE, share=[(viewer, "viewer")])
     make_document(owner, title="Launch checklist")
+    documents.document_trash(document=make_document(owner, title=LONG_TITLE[::-1]), actor=owner)
     link = sharing.link_create(document=document, role="viewer", expires_at=None, created_by=owner)
     admin = make_user("ada", staff=True)
     admin.is_superuser = True
@@ -97,6 +98,7 @@ def test_every_page_fits_a_phone_360_px_wide(server, owner, viewer):
             ("share", reverse("document_share", kwargs=doc)),
             ("rename", reverse("document_rename", kwargs=doc)),
             ("delete", reverse("document_delete", kwargs=doc)),
+            ("trash", reverse("trash")),
             ("not found", "/docs/00000000-0000-0000-0000-000000000000/"),
         ],
         session_cookie(viewer): [
