@@ -84,6 +84,21 @@ def insert_behind_the_editor(page, text: str):
     page.evaluate("text => { const t = window.collab.doc.getText('content'); t.insert(t.length, text) }", text)
 
 
+def watched_editor(browser, server, cookie, document):
+    """A signed-in editor page on `document`, synced, its WebSocket frames watched: (context, page, sockets)."""
+    context = signed_in_context(browser, server.url, cookie)
+    page = context.new_page()
+    sockets = Sockets(page)
+    page.goto(f"{server.url}/docs/{document.id}/")
+    wait_synced(page)
+    return context, page, sockets
+
+
+def go_offline(context, page):
+    context.set_offline(True)
+    page.wait_for_function("() => document.body.dataset.connection === 'offline'")
+
+
 def settle(page, seconds: float = 3.0):
     """Time for y-websocket's backoff (0.2 s, 0.4 s, ...) to have tried again several times, had it meant to."""
     page.wait_for_timeout(seconds * 1000)
@@ -121,11 +136,7 @@ def test_a_paste_or_drop_over_the_limits_is_refused_and_the_document_keeps_worki
     document = make_document(owner, text="Notes.\n")
     cookie = session_cookie(owner)
     with chromium() as browser:
-        context = signed_in_context(browser, server.url, cookie)
-        page = context.new_page()
-        sockets = Sockets(page)
-        page.goto(f"{server.url}/docs/{document.id}/")
-        wait_synced(page)
+        context, page, sockets = watched_editor(browser, server, cookie, document)
         put_cursor(page, "end")
 
         # Larger than one message may be: refused before it enters the document.
@@ -169,15 +180,10 @@ def test_a_local_copy_too_large_to_send_is_not_sent_and_can_be_kept_or_discarded
     cookie = session_cookie(owner)
     big = "b" * 150_000
     with chromium() as browser:
-        context = signed_in_context(browser, server.url, cookie)
-        page = context.new_page()
-        sockets = Sockets(page)
-        page.goto(f"{server.url}/docs/{document.id}/")
-        wait_synced(page)
+        context, page, sockets = watched_editor(browser, server, cookie, document)
 
         # Offline, a change larger than one message gets into the document (and IndexedDB).
-        context.set_offline(True)
-        page.wait_for_function("() => document.body.dataset.connection === 'offline'")
+        go_offline(context, page)
         insert_behind_the_editor(page, big)
         context.set_offline(False)
 
@@ -218,13 +224,8 @@ def test_a_change_the_server_refuses_as_too_large_stops_the_page(small_limits, o
     document = make_document(owner, text="s" * 150_000)
     cookie = session_cookie(owner)
     with chromium() as browser:
-        context = signed_in_context(browser, server.url, cookie)
-        page = context.new_page()
-        sockets = Sockets(page)
-        page.goto(f"{server.url}/docs/{document.id}/")
-        wait_synced(page)
-        context.set_offline(True)
-        page.wait_for_function("() => document.body.dataset.connection === 'offline'")
+        context, page, sockets = watched_editor(browser, server, cookie, document)
+        go_offline(context, page)
         insert_behind_the_editor(page, "o" * 80_000)
         context.set_offline(False)
 
@@ -290,8 +291,7 @@ def test_leaving_with_unsaved_changes_asks_first(server, owner):
         dialogs = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
 
-        context.set_offline(True)
-        page.wait_for_function("() => document.body.dataset.connection === 'offline'")
+        go_offline(context, page)
         put_cursor(page, "end")
         page.keyboard.type("Not on the server yet.")
         page.wait_for_function("() => document.body.dataset.saved === 'false'")

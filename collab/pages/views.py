@@ -129,7 +129,7 @@ def document_page(request, document, role):
         "identity": identity,
         # The page refuses a change over these before it enters the document.
         "max_message_bytes": settings.COLLAB_MAX_MESSAGE_BYTES,
-        "max_document_bytes": getattr(settings, "COLLAB_MAX_DOCUMENT_BYTES", 4 * 1024 * 1024),
+        "max_document_bytes": settings.COLLAB_MAX_DOCUMENT_BYTES,
     }
     return render(request, "collab/document.html", context)
 
