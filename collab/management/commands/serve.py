@@ -169,13 +169,19 @@ def spare_clients_still_reading() -> None:
         self.unacked_at_ping = unacked_bytes(self.transport)
 
     def onAutoPingTimeout(self):
-        unacked = unacked_bytes(self.transport)
-        if 0 < unacked < getattr(self, "unacked_at_ping", 0):
+        unacked, at_ping = unacked_bytes(self.transport), getattr(self, "unacked_at_ping", 0)
+        if 0 < unacked < at_ping:
             self.unacked_at_ping = unacked
             self.autoPingTimeoutCall = self.factory._batched_timer.call_later(
                 self.autoPingTimeout, self.onAutoPingTimeout
             )
             return
+        logger.info(
+            "dropping %s: its ping went unanswered (%d bytes unacknowledged, %d when last looked)",
+            getattr(self, "client_addr", "a connection"),
+            unacked,
+            at_ping,
+        )
         timed_out(self)
 
     onAutoPingTimeout.spares_readers = True
