@@ -18,6 +18,7 @@ class CloseCode:
     TOO_SLOW = 4408  # the client stopped reading: its backlog passed the limit
     TOO_LARGE = 4413  # a message over COLLAB_MAX_MESSAGE_BYTES
     TEXT_FRAME = 4415  # text frames are not part of the protocol
+    FORGED_AUTHOR = 4422  # the update adds text under a client id that belongs to another person
     RATE_LIMITED = 4429  # too many messages or bytes per second, or too many connections
     INTERNAL = 4500  # a bug on our side; the client reconnects
     GOING_AWAY = 4503  # this worker is shutting down; reconnect (to another worker)
@@ -82,3 +83,9 @@ class DisconnectedByModerator(ConnectionClosingError):
     """A moderator disconnected everyone from the document."""
 
     code = CloseCode.DISCONNECTED
+
+
+class ForgedAuthor(ConnectionClosingError):
+    """The update adds text under a Yjs client id that belongs to another person."""
+
+    code = CloseCode.FORGED_AUTHOR

@@ -52,6 +52,9 @@ class Document(models.Model):
     trashed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # History (versions, authorship) is for the owner and editors; viewers and link
+    # guests see it only when the owner allows it here.
+    history_for_viewers = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-updated"]
@@ -98,6 +101,9 @@ class DocumentSnapshot(models.Model):
     seq = models.BigIntegerField(default=0)
     data = models.BinaryField(default=b"")
     updated = models.DateTimeField(auto_now=True)
+    # Who wrote the entries folded in, by account id: the seq of their last one. A
+    # version lists everyone who wrote since the one before, folded or not.
+    contributors = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"{self.document_id} @{self.seq}"
@@ -216,3 +222,88 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or str(self.user)
+
+
+class Version(models.Model):
+    """The text of a document at one moment, with who changed it since the version before.
+
+    `snapshot` is a Yjs snapshot (state vector and delete set) of the update log at
+    `seq`: with the log's merged archive it rebuilds the document as it was, item
+    for item (collab.storage.versions.text_at); `text` is that text, kept so that
+    listing, viewing, diffing and export need no rebuild.
+    """
+
+    class Kind(models.TextChoices):
+        AUTO = "auto", "Automatic"
+        NAMED = "named", "Named"
+        BEFORE_RESTORE = "before_restore", "Before a restore"
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="versions")
+    seq = models.BigIntegerField()
+    created = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.AUTO)
+    name = models.CharField(max_length=100, blank=True)
+    named_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField(blank=True)
+    snapshot = models.BinaryField(default=b"")
+    state_vector = models.BinaryField(default=b"")  # the log's at `seq`: whose clocks moved since the version before
+    # Everyone who changed the text since the version before: [{"name", "color", "user_id"}].
+    authors = models.JSONField(default=list, blank=True)
+    chars_added = models.IntegerField(default=0)
+    chars_removed = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["document", "-created"])]
+        permissions = [("restore_version", "Can restore versions of documents")]
+
+    def __str__(self) -> str:
+        label = self.name or self.get_kind_display()
+        return f"{label}, {timezone.localtime(self.created):%Y-%m-%d %H:%M}"
+
+
+class ClientOwner(models.Model):
+    """Who a Yjs client id of a document belongs to: everything written under it is theirs.
+
+    Claimed on the server when the id first writes (collab.storage.authorship), from
+    the connection's account or guest name, never from what the client says.
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="client_owners")
+    client_id = models.BigIntegerField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The person as the connection knew them: a hash of its principal key (an account
+    # or a guest's session), to tell whether a later write comes from the same person.
+    person = models.CharField(max_length=64)
+    name = models.CharField(max_length=150)
+    color = models.CharField(max_length=7)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["document", "client_id"], name="unique_client_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.name} as {self.client_id} in {self.document_id}"
+
+
+class Restore(models.Model):
+    """A version brought back: one edit on top, at log entry `seq`."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="restores")
+    version = models.ForeignKey(Version, null=True, on_delete=models.SET_NULL, related_name="+")
+    version_created = models.DateTimeField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    by_name = models.CharField(max_length=150)
+    seq = models.BigIntegerField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["document", "seq"])]
+
+    def __str__(self) -> str:
+        return f"{self.by_name} restored {self.version_created:%Y-%m-%d %H:%M} of {self.document_id}"

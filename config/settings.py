@@ -322,6 +322,10 @@ COLLAB_DB_THREADS = envint("COLLAB_DB_THREADS", 4)  # database threads; on Postg
 COLLAB_DB_TIMEOUT = float(os.environ.get("COLLAB_DB_TIMEOUT", "30"))
 COLLAB_COMPACT_EVERY = envint("COLLAB_COMPACT_EVERY", 500)  # log entries between snapshots
 COLLAB_TRASH_DAYS = envint("COLLAB_TRASH_DAYS", 30)  # days in the trash before `manage.py purge_trash` deletes
+# Versions (docs/history.md): one is cut after this many seconds without an edit, and
+# at least this often while editing goes on.
+COLLAB_VERSION_IDLE_SECONDS = envint("COLLAB_VERSION_IDLE_SECONDS", 300)
+COLLAB_VERSION_EVERY_SECONDS = envint("COLLAB_VERSION_EVERY_SECONDS", 600)
 COLLAB_RESYNC_INTERVAL = float(os.environ.get("COLLAB_RESYNC_INTERVAL", "0.5"))  # seconds between log checks
 # Seconds after which a room forgets another worker's room it has not heard from (a
 # crashed worker sends no goodbye) and stops publishing to it.

@@ -1,7 +1,8 @@
 """The layout rule (docs/architecture.md): collab's parts depend on each other one way.
 
 From the bottom up: `yjs` and `infra` know nothing of the others; `storage` builds
-on them; `access` on storage; the real-time engine (`realtime`) on all of those;
+on them; `access` on storage; `history` (versions, authorship, restore) on those;
+the real-time engine (`realtime`) on all of those;
 `moderation` on access and storage; the pages (`pages`) and the admin on top. The
 engine never imports the view layer, and the pages never reach into the engine:
 they change the database, and every worker's ticker carries that to live rooms.
@@ -19,9 +20,10 @@ ALLOWED = {
     "infra": set(),
     "storage": {"yjs", "infra"},
     "access": {"storage", "infra"},
-    "realtime": {"yjs", "infra", "storage", "access"},
-    "moderation": {"access", "storage"},
-    "pages": {"access", "storage", "moderation"},
+    "history": {"yjs", "storage", "access"},
+    "realtime": {"yjs", "infra", "storage", "access", "history"},
+    "moderation": {"access", "storage", "history"},
+    "pages": {"access", "storage", "moderation", "history"},
 }
 VIEW_LAYER = ("django.http", "django.shortcuts", "django.views", "django.template", "django.contrib.admin")
 

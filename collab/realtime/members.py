@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from collab.access.identity import Identity
 from collab.access.rights import Principal
+from collab.history.authorship import Author, person_of
 from collab.models import Role
 from collab.realtime.limits import TokenBucket
 
@@ -56,8 +57,13 @@ class Member:
     joined_at: str = field(default_factory=lambda: timezone.now().isoformat(timespec="seconds"))
     messages: TokenBucket = field(init=False)
     bytes: TokenBucket = field(init=False)
+    author: Author = field(init=False)  # whom what it writes belongs to (collab.history.authorship)
 
     def __post_init__(self):
+        identity = self.seat.identity
+        self.author = Author(
+            person_of(self.seat.principal.key), identity.name, identity.color, self.seat.principal.user_id
+        )
         rate = settings.COLLAB_RATE_MESSAGES
         self.messages = TokenBucket(rate, rate * 3)
         byte_rate = settings.COLLAB_RATE_BYTES

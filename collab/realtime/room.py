@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from pycrdt import merge_updates
 
 from collab.access.rights import DocumentRights
-from collab.exceptions import ClientTooSlow, CloseCode, DocumentTooLarge, RateLimited, RejectedUpdate
+from collab.exceptions import ClientTooSlow, CloseCode, DocumentTooLarge, ForgedAuthor, RateLimited, RejectedUpdate
+from collab.history import authorship, restore, versions
 from collab.realtime import db
 from collab.realtime.members import Connection, Member, Seat
 from collab.realtime.replication import Replication
@@ -43,7 +45,8 @@ from collab.yjs.crdt import (
     apply_stored,
     apply_update,
     check_state_vector,
-    check_update,
+    checked_update,
+    decode_state_vector,
     new_doc,
 )
 from collab.yjs.protocol import (
@@ -88,6 +91,7 @@ class Pending:
     author_id: int | None
     member: Member
     growth: int  # the most it can add to the document's encoded size
+    clients: dict[int, int]  # its state vector: the client ids it writes under, and how far
 
 
 class Room:
@@ -113,6 +117,12 @@ class Room:
         self._catch_up_lock = asyncio.Lock()
         self.closed = False
         self.title: str | None = None  # as the ticker last read it
+        self.owners: dict[int, str] = {}  # client id -> the person it belongs to, as far as known here
+        # Versions (collab.history.versions): when the text last changed here, and
+        # when it first changed since this room last cut one (time.monotonic).
+        self.edited_at: float | None = None
+        self.unversioned_since: float | None = None
+        self._cutting: asyncio.Task | None = None
         # Read once: Django's settings object costs a lookup through LazyObject per
         # attribute, and these are read for every frame sent.
         self._max_backlog = settings.COLLAB_MAX_BACKLOG_BYTES
@@ -149,6 +159,8 @@ class Room:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if compact and self.since_compaction:
             await self._compact()
+        if self.unversioned_since is not None:  # the last person here left
+            await self.cut_version()
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed and applied."""
@@ -234,8 +246,8 @@ class Room:
     def submit(self, member: Member, update: bytes) -> None:
         if update == EMPTY_UPDATE:
             return
-        growth = check_update(update)
-        self.pending.append(Pending(update, member.principal.user_id, member, growth))
+        growth, clients = checked_update(update)
+        self.pending.append(Pending(update, member.principal.user_id, member, growth, clients))
         self._idle.clear()
         self._wake_flusher.set()
 
@@ -285,6 +297,7 @@ class Room:
             self._idle.set()
 
     async def _commit(self, batch: list[Pending]) -> None:
+        batch = await self._authored(batch)
         batch = await self._within_limit(batch)
         if not batch:
             return
@@ -361,6 +374,46 @@ class Room:
             await self.close_member(member, exc.code, str(exc))
         return accepted
 
+    async def _authored(self, batch: list[Pending], *, caught_up: bool = False) -> list[Pending]:
+        """The batch without the updates that add text under a client id that another
+        person owns; their connections are closed with 4422.
+
+        The usual update writes only under ids its own person owns here: a lookup.
+        Ids not known here are claimed for its person where nobody has them yet
+        (one query). Only an update that still writes under another person's id
+        is looked at closely: refused if it adds text under it, past the Doc's
+        clocks. Before refusing, the room catches up from the log: text it had
+        not received yet is not new.
+        """
+        suspects = [p for p in batch if any(self.owners.get(c) != p.member.author.person for c in p.clients)]
+        if not suspects:
+            return batch
+        claims: dict[Member, set[int]] = {}
+        for p in suspects:
+            claims.setdefault(p.member, set()).update(c for c in p.clients if c not in self.owners)
+        for member, clients in claims.items():
+            if clients:
+                self.owners.update(await db.run(authorship.claim, self.id, clients, member.author))
+        others = [p for p in suspects if any(self.owners.get(c) != p.member.author.person for c in p.clients)]
+        if not others:
+            return batch
+        clocks = decode_state_vector(self.doc.get_state())
+        forged = {
+            p.member
+            for p in others
+            if any(
+                self.owners.get(c) != p.member.author.person and end > clocks.get(c, 0) for c, end in p.clients.items()
+            )
+        }
+        if forged and not caught_up:
+            await self.catch_up()
+            return await self._authored(batch, caught_up=True)
+        for member in forged:
+            logger.warning("room %s: refusing an update that writes under another person's client id", self.id)
+            exc = ForgedAuthor("an update under another person's client id")
+            await self.close_member(member, exc.code, str(exc))
+        return [p for p in batch if p.member not in forged]
+
     def _grown(self, growth: int | None) -> None:
         """Updates that can add up to `growth` bytes (None: unknown) were applied."""
         if growth is None:
@@ -393,6 +446,7 @@ class Room:
         a no-op); a client given the Doc's reports lost such text.
         """
         self._whole_doc_step2 = None
+        self._edited()
         applied = []
         for update in updates:
             if stored:
@@ -518,6 +572,8 @@ class Room:
         if self.behind_at and self.tracker.seq < self.behind_at:
             await self.catch_up()
         self.behind_at = db_seq if self.tracker.seq < db_seq else 0
+        if versions.due(time.monotonic(), self.edited_at, self.unversioned_since):
+            self.cut_version()
         expired = self.awareness.expire()
         if expired:
             await self._send_all(awareness_frame(encode_awareness(expired)))
@@ -541,10 +597,45 @@ class Room:
                 await self._relay(applied)
                 if self.replication is not None:
                     await self.replication.announce()  # a worker that did not know of us now does
+                await self._tell_restores(since, state.seq)
+
+    async def _tell_restores(self, after: int, upto: int) -> None:
+        """Tell the pages about restores among the log entries after..upto (they reach rooms from the log)."""
+        for restored in await db.run(restore.restores_between, self.id, after, upto):
+            await self.send_extension(
+                {"type": "restored", "by": restored.by_name, "version": restored.version_created.isoformat()}
+            )
 
     def _apply_stored(self, state: persistence.LogState) -> None:
         self._apply_all(state.all_updates(), stored=True)
         self.tracker = SeqTracker(state.seq)
+        self.edited_at = self.unversioned_since = None  # loading is not editing
+
+    # -- versions (collab.history.versions) -----------------------------------
+
+    def _edited(self) -> None:
+        self.edited_at = time.monotonic()
+        if self.unversioned_since is None:
+            self.unversioned_since = self.edited_at
+
+    def cut_version(self) -> asyncio.Task:
+        """Cut a version of what is stored, in the background, one cut at a time.
+
+        Every worker with the document open does this at about the same moment;
+        the cut itself makes sure only one version comes of it.
+        """
+        if self._cutting is None or self._cutting.done():
+            self.unversioned_since = None
+            self._cutting = asyncio.create_task(self._cut(), name=f"room-version-{self.id}")
+        return self._cutting
+
+    async def _cut(self) -> None:
+        try:
+            await db.run(versions.version_cut, document_id=self.id)
+        except persistence.DocumentGone:
+            pass
+        except Exception:
+            logger.exception("room %s: could not cut a version", self.id)
 
     async def _compact(self) -> None:
         try:

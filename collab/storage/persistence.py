@@ -269,23 +269,32 @@ def compact(document_id, *, min_entries: int = 1) -> int:
     # Appends commit in seq order (the row lock), so every entry up to the
     # committed last_seq is there to read. Snapshot first: a compaction that
     # commits after this read makes our write below fail.
-    snapshot = DocumentSnapshot.objects.filter(document_id=document_id).values_list("seq", "data").first()
+    snapshot = (
+        DocumentSnapshot.objects.filter(document_id=document_id).values_list("seq", "data", "contributors").first()
+    )
     base_seq = snapshot[0] if snapshot else None
     rows = list(
         DocumentUpdate.objects.filter(document_id=document_id, seq__gt=base_seq or 0, seq__lte=last_seq)
         .order_by("seq")
-        .values_list("data", flat=True)
+        .values_list("data", "author_id", "seq")
     )
     if len(rows) < min_entries:
         return 0
-    parts = ([bytes(snapshot[1])] if snapshot and snapshot[1] else []) + [bytes(data) for data in rows]
+    parts = ([bytes(snapshot[1])] if snapshot and snapshot[1] else []) + [bytes(data) for data, _, _ in rows]
     merged = merge_stored(parts)
+    # Who wrote what is folded away, for the versions to list (collab.history.versions).
+    contributors = dict(snapshot[2] or {}) if snapshot else {}
+    for _, author_id, seq in rows:
+        if author_id is not None:
+            contributors[str(author_id)] = seq
     try:
         with transaction.atomic():
             if base_seq is None:
-                DocumentSnapshot.objects.create(document_id=document_id, seq=last_seq, data=merged)
+                DocumentSnapshot.objects.create(
+                    document_id=document_id, seq=last_seq, data=merged, contributors=contributors
+                )
             elif not DocumentSnapshot.objects.filter(document_id=document_id, seq=base_seq).update(
-                seq=last_seq, data=merged, updated=timezone.now()
+                seq=last_seq, data=merged, contributors=contributors, updated=timezone.now()
             ):
                 return 0  # another compaction replaced the snapshot since we read it
             DocumentUpdate.objects.filter(document_id=document_id, seq__lte=last_seq).delete()

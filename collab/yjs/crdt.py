@@ -62,9 +62,24 @@ def check_update(update: bytes) -> int:
 
     Returns the most that applying it can add to a document's encoded size.
     """
+    return checked_update(update)[0]
+
+
+def checked_update(update: bytes) -> tuple[int, dict[int, int]]:
+    """`check_update`, and the update's state vector: {client id: the clock past its last struct}."""
     pieces = check_update_structure(update)
-    _guarded(get_state, update)
-    return len(update) + 2 * SPLIT_BYTES * pieces
+    state = _guarded(get_state, update)
+    return len(update) + 2 * SPLIT_BYTES * pieces, decode_state_vector(state)
+
+
+def decode_state_vector(state_vector: bytes) -> dict[int, int]:
+    """{client id: clock} of an encoded state vector (pycrdt's, so well-formed)."""
+    clocks = {}
+    count, pos = read_var_uint(state_vector, 0)
+    for _ in range(count):
+        client, pos = read_var_uint(state_vector, pos)
+        clocks[client], pos = read_var_uint(state_vector, pos)
+    return clocks
 
 
 def check_state_vector(state_vector: bytes) -> None:

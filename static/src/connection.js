@@ -31,6 +31,12 @@ export const TERMINAL_CLOSES = {
     keepLocal: true,
     tooLarge: true,
   },
+  4422: {
+    title: "The server refused changes from this page: they were started under another person's name.",
+    text: "This page was opened by someone else, or before you signed in or out here. Save a copy of your text, then discard and reload.",
+    keepLocal: true,
+    tooLarge: true,
+  },
   // Not close codes: the handshake keeps failing and the page itself answers 404;
   // the page found its unsent changes too large to send in one message (413);
   // connections keep being dropped before this page's changes are saved.

@@ -1,0 +1,1 @@
+"""Document history: versions, who wrote what, restore and retention."""

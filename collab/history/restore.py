@@ -1,0 +1,95 @@
+"""Restore: bring a version back as one new edit on top, never by rewinding.
+
+Rewinding the stored state does not work with a CRDT: connected clients keep
+the newer items and the next sync undoes the rewind or doubles the text. So the
+server diffs the current text against the version's (line first, then within
+lines), applies the difference in one transaction to a Doc holding the log,
+under a client id of its own claimed for the person restoring, and appends that
+transaction's update to the log like any other. Every worker's room applies it
+from the log at its next tick (COLLAB_RESYNC_INTERVAL) and relays it to its
+clients, and tells the pages who restored what (`restores_between`).
+
+What people typed meanwhile is kept: the edit deletes only the items that existed
+when it was computed, and unchanged text keeps its items, so cursors on it stay.
+A version is cut just before, so a restore is undone by restoring that one.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import transaction
+from pycrdt import Doc, Text
+
+from collab.history import textdiff
+from collab.history.authorship import Author, claim
+from collab.history.versions import version_cut
+from collab.models import ClientOwner, Restore, Version
+from collab.storage import persistence
+from collab.yjs.crdt import TEXT_NAME, apply_stored
+
+ORIGIN = "restore"
+
+
+def restore_update(current: list[bytes], old_text: str, client_id: int) -> tuple[bytes | None, str]:
+    """The update that turns the document made of `current` into `old_text`, written
+    as `client_id`, and the text it replaces; None when they are equal already."""
+    doc = Doc(client_id=client_id)
+    text = doc.get(TEXT_NAME, type=Text)
+    for update in current:
+        apply_stored(doc, update)
+    now = str(text)
+    changes = textdiff.edits(now, old_text)
+    if not changes:
+        return None, now
+    updates: list[bytes] = []
+    subscription = doc.observe(lambda event: updates.append(event.update))
+    # pycrdt counts positions in UTF-8 bytes; the diff in characters.
+    offsets, done, bytes_before = [], 0, 0
+    for position, _, _ in changes:
+        bytes_before += len(now[done:position].encode())
+        offsets.append(bytes_before)
+        done = position
+    with doc.transaction(origin=ORIGIN):
+        for (position, deleted, inserted), offset in reversed(list(zip(changes, offsets, strict=True))):
+            if deleted:
+                del text[offset : offset + len(now[position : position + deleted].encode())]
+            if inserted:
+                text.insert(offset, inserted)
+    doc.unobserve(subscription)
+    return updates[0], now
+
+
+def unowned_client_id(document_id) -> int:
+    """A Yjs client id (32 bits, as Yjs makes them) nobody of the document has yet."""
+    while True:
+        candidate = secrets.randbits(32)
+        if not ClientOwner.objects.filter(document_id=document_id, client_id=candidate).exists():
+            return candidate
+
+
+def version_restore(*, version: Version, by, author: Author) -> Restore | None:
+    """Make `version`'s text the document's again, as `by`; None if it already is."""
+    document_id = version.document_id
+    version_cut(document_id=document_id, kind=Version.Kind.BEFORE_RESTORE)
+    client_id = unowned_client_id(document_id)
+    state = persistence.read_since(document_id)
+    update, _ = restore_update(state.all_updates(), version.text, client_id)
+    if update is None:
+        return None
+    claim(document_id, [client_id], author)
+    with transaction.atomic():
+        seq = persistence.append(document_id, [update], [by.pk if by is not None else None])
+        return Restore.objects.create(
+            document_id=document_id,
+            version=version,
+            version_created=version.created,
+            by=by,
+            by_name=author.name,
+            seq=seq,
+        )
+
+
+def restores_between(document_id, after: int, upto: int) -> list[Restore]:
+    """The restores stored as log entries after..upto, oldest first."""
+    return list(Restore.objects.filter(document_id=document_id, seq__gt=after, seq__lte=upto).order_by("seq"))
