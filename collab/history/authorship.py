@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from collab.access.identity import color_for, display_name
+from collab.access.identity import color_for, display_name, identity_for
+from collab.access.rights import SESSION_GUEST_NAME, principal_for
 from collab.models import ClientOwner
 
 
@@ -37,6 +38,15 @@ def person_of(key: str) -> str:
 def author_for_user(user) -> Author:
     key = f"user:{user.pk}"
     return Author(person_of(key), display_name(user), color_for(key)[0], user.pk)
+
+
+def author_for_visitor(*, user, session, document_id) -> Author:
+    """The author a page's visitor (an account, or a guest by their session) writes as,
+    the same as their connections do (collab.realtime.members)."""
+    principal = principal_for(user=user, session=session, document_id=document_id)
+    guest_name = session.get(SESSION_GUEST_NAME, "") if session is not None else ""
+    identity = identity_for(user=user, guest_name=guest_name, key=principal.key)
+    return Author(person_of(principal.key), identity.name, identity.color, principal.user_id)
 
 
 def claim(document_id, client_ids, author: Author) -> dict[int, str]:

@@ -21,7 +21,7 @@ from pycrdt import Doc, Snapshot, Text
 from collab.access.identity import color_for, display_name
 from collab.history import textdiff
 from collab.history.authorship import authors_of
-from collab.models import Document, DocumentSnapshot, DocumentUpdate, Version
+from collab.models import Document, DocumentSnapshot, DocumentUpdate, Role, Version
 from collab.storage import persistence
 from collab.yjs.crdt import TEXT_NAME, apply_stored, decode_state_vector
 
@@ -41,6 +41,14 @@ def text_at(version: Version, doc: Doc | None = None) -> str:
     doc = doc or archive(version.document_id)[0]
     past = Doc.from_snapshot(Snapshot.decode(bytes(version.snapshot)), doc)
     return str(past.get(TEXT_NAME, type=Text))
+
+
+def history_visible(*, document: Document, role: Role | None) -> bool:
+    """Owners and editors see a document's history (versions, diffs, authorship);
+    viewers and link guests only if the owner allows it (drafts can be private)."""
+    if role is None:
+        return False
+    return role.can_write or document.history_for_viewers
 
 
 def versions_of(document_id) -> QuerySet[Version]:
