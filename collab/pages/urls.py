@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from collab.pages import views
+from collab.pages import authors, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -30,6 +30,7 @@ urlpatterns = [
     path("docs/<uuid:document_id>/export.md", views.document_export, name="document_export"),
     path("docs/<uuid:document_id>/share/", views.document_share, name="document_share"),
     path("docs/<uuid:document_id>/report/", views.document_report, name="document_report"),
+    path("docs/<uuid:document_id>/authors.json", authors.document_authors, name="document_authors"),
     path("s/<str:token>/", views.share_link_open, name="share_link"),
     path("docs/<uuid:document_id>/delete/", views.document_delete, name="document_delete"),
     path("trash/", views.trash, name="trash"),
