@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from collab.access import documents, sharing
 from collab.access.identity import display_name, identity_for
 from collab.access.rights import SESSION_GUEST_NAME
+from collab.history.versions import history_visible
 from collab.models import Document, Membership, Role, ShareLink
 from collab.moderation import actions as moderation
 from collab.pages import health
@@ -126,6 +127,8 @@ def document_page(request, document, role):
         "role": role,
         "can_write": role.can_write,
         "is_owner": role == Role.OWNER,
+        # The History link and the Authors view (authors.json answers only them).
+        "history_visible": history_visible(document=document, role=role),
         "identity": identity,
         # The page refuses a change over these before it enters the document.
         "max_message_bytes": settings.COLLAB_MAX_MESSAGE_BYTES,
