@@ -9,7 +9,7 @@ from pycrdt import Doc, Text, get_state
 
 from collab.exceptions import RejectedUpdate
 from collab.yjs.protocol import read_var_uint
-from collab.yjs.updates import check_update_structure
+from collab.yjs.updates import walk_update
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +66,10 @@ def check_update(update: bytes) -> int:
 
 
 def checked_update(update: bytes) -> tuple[int, dict[int, int]]:
-    """`check_update`, and the update's state vector: {client id: the clock past its last struct}."""
-    pieces = check_update_structure(update)
-    state = _guarded(get_state, update)
-    return len(update) + 2 * SPLIT_BYTES * pieces, decode_state_vector(state)
+    """`check_update`, and the clients it writes as: {client id: the clock past its last struct}."""
+    pieces, clients = walk_update(update)
+    _guarded(get_state, update)  # pycrdt decodes every struct, as applying would
+    return len(update) + 2 * SPLIT_BYTES * pieces, clients
 
 
 def decode_state_vector(state_vector: bytes) -> dict[int, int]:

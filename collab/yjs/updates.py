@@ -61,6 +61,16 @@ class _Reader:
     def bytes(self) -> None:
         self.skip(self.uint())
 
+    def string_length(self) -> int:
+        """Skip a string; return its length in UTF-16 code units, as Yjs clocks count it."""
+        start = self.pos
+        self.bytes()
+        raw = self.data[start : self.pos].tobytes()
+        _, begin = read_var_uint(raw, 0)
+        text = raw[begin:]
+        # Every byte but UTF-8's continuation bytes starts a character; 4-byte ones take two units.
+        return sum(1 for b in text if b & 0xC0 != 0x80) + sum(1 for b in text if b >= 0xF0)
+
     def signed(self) -> None:
         byte = self.byte()
         for _ in range(9):
@@ -99,16 +109,25 @@ def check_update_structure(update: bytes) -> int:
 
     Returns how many structs and deletions (ranges of the delete set) it holds.
     """
+    return walk_update(update)[0]
+
+
+def walk_update(update: bytes) -> tuple[int, dict[int, int]]:
+    """`check_update_structure`, and the clients the update writes as: {client id: the
+    clock past its last struct}. (pycrdt's `get_state` of an update counts only
+    clients whose structs start at clock 0: nothing of a keystroke's update.)"""
     reader = _Reader(update)
     pieces = 0
+    clients: dict[int, int] = {}
     try:
         for _ in range(reader.count("client", 3)):
             structs = reader.count("struct")
             pieces += structs
-            reader.uint()  # client
-            reader.clock()  # first clock
+            client = reader.uint()
+            clock = reader.clock()
             for _ in range(structs):
-                _struct(reader)
+                clock += _struct(reader)
+            clients[client] = max(clock, clients.get(client, 0))
         for _ in range(reader.count("delete set client", 2)):
             reader.uint()
             deletions = reader.count("deletion", 2)
@@ -120,15 +139,15 @@ def check_update_structure(update: bytes) -> int:
         raise RejectedUpdate(f"malformed update: {exc}") from None
     if reader.remaining():
         raise RejectedUpdate(f"{reader.remaining()} trailing bytes after the update")
-    return pieces
+    return pieces, clients
 
 
-def _struct(reader: _Reader) -> None:
+def _struct(reader: _Reader) -> int:
+    """Read one struct; return its length in clock ticks."""
     info = reader.byte()
     kind = info & 0b11111
     if kind in (GC, SKIP):
-        reader.clock()
-        return
+        return reader.clock()
     has_origin, has_right_origin = info & 0x80, info & 0x40
     if has_origin:
         reader.uint(), reader.clock()
@@ -142,11 +161,15 @@ def _struct(reader: _Reader) -> None:
         if info & 0x20:  # parent sub (map key)
             reader.bytes()
     if kind == DELETED:
-        reader.clock()
-    elif kind == JSON:
-        for _ in range(reader.count("JSON value")):
+        return reader.clock()
+    if kind == JSON:
+        count = reader.count("JSON value")
+        for _ in range(count):
             reader.bytes()
-    elif kind in (BINARY, STRING, EMBED):
+        return count
+    if kind == STRING:
+        return reader.string_length()
+    if kind in (BINARY, EMBED):
         reader.bytes()
     elif kind == FORMAT:
         reader.bytes()
@@ -158,10 +181,13 @@ def _struct(reader: _Reader) -> None:
         if ref in TYPE_REFS_WITH_KEY:
             reader.bytes()
     elif kind == ANY:
-        for _ in range(reader.count("value")):
+        count = reader.count("value")
+        for _ in range(count):
             reader.any()
+        return count
     elif kind == DOC:
         reader.bytes()
         reader.any()
     else:
         raise RejectedUpdate(f"unknown struct kind {kind}")
+    return 1
