@@ -10,7 +10,7 @@ DATA_DIR ?= data
 
 .PHONY: setup run admin test lint chromium clean
 
-setup: $(VENV)/.installed node_modules/.installed static/dist/editor.js $(DATA_DIR)/secret_key staticfiles/staticfiles.json
+setup: $(VENV)/.installed node_modules/.installed static/dist/editor.js static/dist/history.js $(DATA_DIR)/secret_key staticfiles/staticfiles.json
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,8 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-static/dist/editor.js: node_modules/.installed $(wildcard static/src/*.js)
+# One esbuild run makes both bundles.
+static/dist/editor.js static/dist/history.js &: node_modules/.installed $(wildcard static/src/*.js)
 	npm run build
 
 # A secret key made once per checkout, so `make run` needs no configuration; the
@@ -32,7 +33,7 @@ $(DATA_DIR)/secret_key:
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
 # Hashed, compressed copies that whitenoise serves with DEBUG off.
-staticfiles/staticfiles.json: static/dist/editor.js $(wildcard static/css/*) $(DATA_DIR)/secret_key $(VENV)/.installed
+staticfiles/staticfiles.json: static/dist/editor.js static/dist/history.js $(wildcard static/css/*) $(DATA_DIR)/secret_key $(VENV)/.installed
 	$(BIN)/python manage.py collectstatic --noinput --clear --verbosity 0
 
 run: setup

@@ -106,6 +106,10 @@ class TransferForm(AddMemberForm):
     confirm = forms.BooleanField(label="I understand that I will no longer own this document")
 
 
+class HistoryVisibilityForm(forms.Form):
+    history_for_viewers = forms.BooleanField(required=False, label="Let viewers see the history")
+
+
 class ReportForm(forms.Form):
     reason = forms.CharField(
         max_length=2000, widget=forms.Textarea(attrs={"rows": 4}), label="What is wrong with this document?"

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from collab.pages import authors, views
+from collab.pages import authors, history, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -31,6 +31,15 @@ urlpatterns = [
     path("docs/<uuid:document_id>/share/", views.document_share, name="document_share"),
     path("docs/<uuid:document_id>/report/", views.document_report, name="document_report"),
     path("docs/<uuid:document_id>/authors.json", authors.document_authors, name="document_authors"),
+    path("docs/<uuid:document_id>/history/", history.document_history, name="document_history"),
+    path("docs/<uuid:document_id>/history/<int:version_id>/", history.version_view, name="version"),
+    path(
+        "docs/<uuid:document_id>/history/<int:version_id>/changes.json",
+        history.version_changes,
+        name="version_changes",
+    ),
+    path("docs/<uuid:document_id>/history/<int:version_id>/export.md", history.version_export, name="version_export"),
+    path("docs/<uuid:document_id>/history/<int:version_id>/restore/", history.version_restore, name="version_restore"),
     path("s/<str:token>/", views.share_link_open, name="share_link"),
     path("docs/<uuid:document_id>/delete/", views.document_delete, name="document_delete"),
     path("trash/", views.trash, name="trash"),

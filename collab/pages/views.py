@@ -30,6 +30,7 @@ from collab.pages.forms import (
     AddMemberForm,
     CreateLinkForm,
     GuestForm,
+    HistoryVisibilityForm,
     MemberRoleForm,
     RenameForm,
     ReportForm,
@@ -240,7 +241,7 @@ def document_report(request, document, role):
 
 # -- sharing ------------------------------------------------------------------
 
-SHARE_ACTIONS = ("add_member", "set_role", "remove_member", "create_link", "revoke_link", "transfer")
+SHARE_ACTIONS = ("add_member", "set_role", "remove_member", "create_link", "revoke_link", "transfer", "history")
 
 
 @require_http_methods(["GET", "POST"])
@@ -289,6 +290,15 @@ def document_share(request, document, role):
         sharing.link_revoke(link=link)
         messages.success(request, "Link revoked: it no longer opens the document.")
         return redirect("document_share", document.id)
+    if action == "history":
+        history_form = HistoryVisibilityForm(request.POST)
+        history_form.is_valid()  # a box left out of the form is False, never an error
+        document.history_for_viewers = history_form.cleaned_data["history_for_viewers"]
+        document.save(update_fields=["history_for_viewers"])
+        messages.success(
+            request, "Viewers can see the history." if document.history_for_viewers else "Only editors see the history."
+        )
+        return redirect("document_share", document.id)
     if action == "transfer" and transfer_form.is_valid():
         new_owner = transfer_form.cleaned_data["username"]
         sharing.ownership_transfer(document=document, new_owner=new_owner)
@@ -302,6 +312,7 @@ def document_share(request, document, role):
         "add_form": add_form,
         "link_form": link_form,
         "transfer_form": transfer_form,
+        "history_form": HistoryVisibilityForm(initial={"history_for_viewers": document.history_for_viewers}),
         "roles": MemberRoleForm.base_fields["role"].choices,
     }
     return render(request, "collab/share.html", context, status=400 if request.method == "POST" else 200)
