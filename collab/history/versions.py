@@ -66,41 +66,43 @@ def due(now: float, edited_at: float | None, unversioned_since: float | None) ->
     )
 
 
-@transaction.atomic
 def version_cut(*, document_id, kind: str = Version.Kind.AUTO, by=None, name: str = "") -> Version | None:
     """Cut a version of the log as it is; None if nothing changed since the last one.
 
     A named cut of unchanged text names the last version instead (if it has no name yet).
+    The archive is read and its text built before the document's row is locked, so
+    appends wait only for the comparison and the insert.
     """
-    # The row lock orders cuts of one document, whichever workers make them.
-    if not Document.objects.select_for_update().filter(pk=document_id).exists():
-        raise persistence.DocumentGone(document_id)
     doc, seq = archive(document_id)
     text = str(doc.get(TEXT_NAME, type=Text))
-    latest = versions_of(document_id).first()
-    if latest is not None and latest.text == text:
-        if kind == Version.Kind.NAMED and latest.kind != Version.Kind.NAMED:
-            latest.kind, latest.name, latest.named_by = Version.Kind.NAMED, name, by
-            latest.save(update_fields=["kind", "name", "named_by"])
-            return latest
-        return None
-    if latest is not None and latest.seq >= seq and kind == Version.Kind.AUTO:
-        return None
-    state_vector = doc.get_state()
-    added, removed = textdiff.counts(latest.text if latest else "", text)
-    return Version.objects.create(
-        document_id=document_id,
-        seq=seq,
-        kind=kind,
-        name=name if kind == Version.Kind.NAMED else "",
-        named_by=by if kind == Version.Kind.NAMED else None,
-        text=text,
-        snapshot=Snapshot.from_doc(doc).encode(),
-        state_vector=state_vector,
-        authors=contributors(document_id, latest, seq, state_vector),
-        chars_added=added,
-        chars_removed=removed,
-    )
+    with transaction.atomic():
+        # The row lock orders cuts of one document, whichever workers make them.
+        if not Document.objects.select_for_update().filter(pk=document_id).exists():
+            raise persistence.DocumentGone(document_id)
+        latest = versions_of(document_id).first()
+        if latest is not None and latest.text == text:
+            if kind == Version.Kind.NAMED and latest.kind != Version.Kind.NAMED:
+                latest.kind, latest.name, latest.named_by = Version.Kind.NAMED, name, by
+                latest.save(update_fields=["kind", "name", "named_by"])
+                return latest
+            return None
+        if latest is not None and latest.seq >= seq and kind == Version.Kind.AUTO:
+            return None  # another worker cut a later state meanwhile
+        state_vector = doc.get_state()
+        added, removed = textdiff.counts(latest.text if latest else "", text)
+        return Version.objects.create(
+            document_id=document_id,
+            seq=seq,
+            kind=kind,
+            name=name if kind == Version.Kind.NAMED else "",
+            named_by=by if kind == Version.Kind.NAMED else None,
+            text=text,
+            snapshot=Snapshot.from_doc(doc).encode(),
+            state_vector=state_vector,
+            authors=contributors(document_id, latest, seq, state_vector),
+            chars_added=added,
+            chars_removed=removed,
+        )
 
 
 def contributors(document_id, previous: Version | None, seq: int, state_vector: bytes) -> list[dict]:
