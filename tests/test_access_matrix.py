@@ -17,6 +17,8 @@ from django.urls import get_resolver
 from django.utils import timezone
 
 from collab.access import documents, sharing
+from collab.history import versions
+from collab.models import Restore, Version
 from collab.storage import persistence
 from collab.yjs import protocol
 from config.asgi import application
@@ -42,16 +44,21 @@ PRINCIPALS = [
 R, W = "read", "write"
 EXPECTED = {
     #          page export rename-get rename delete-get delete share-get share report ws-connect ws-write
-    #          restore purge
-    "anonymous": ("login",) * 9 + ("refused", "refused", "login", "login"),
-    "stranger": ("404",) * 9 + ("refused", "refused", "404", "404"),
-    "viewer": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored", "404", "404"),
-    "editor": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done", "404", "404"),
-    "owner": ("ok", "ok", "ok", "done", "ok", "done", "ok", "done", "done", "ok", "done", "done", "done"),
-    "viewer link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored", "login", "login"),
-    "editor link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done", "login", "login"),
-    "expired link": ("login",) * 9 + ("refused", "refused", "login", "login"),
-    "revoked link": ("login",) * 9 + ("refused", "refused", "login", "login"),
+    #          restore purge history name-version restore-version
+    "anonymous": ("login",) * 9 + ("refused", "refused") + ("login",) * 5,
+    "stranger": ("404",) * 9 + ("refused", "refused") + ("404",) * 5,
+    "viewer": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored", "404", "404")
+    + ("403",) * 3,
+    "editor": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done", "404", "404")
+    + ("ok", "done", "done"),
+    "owner": ("ok", "ok", "ok", "done", "ok", "done", "ok", "done", "done", "ok", "done", "done", "done")
+    + ("ok", "done", "done"),
+    "viewer link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored", "login", "login")
+    + ("403",) * 3,
+    "editor link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done", "login", "login")
+    + ("ok", "done", "done"),
+    "expired link": ("login",) * 9 + ("refused", "refused") + ("login",) * 5,
+    "revoked link": ("login",) * 9 + ("refused", "refused") + ("login",) * 5,
 }
 ACTION_NAMES = [
     "page",
@@ -67,6 +74,9 @@ ACTION_NAMES = [
     "ws-write",
     "restore",
     "purge",
+    "history",
+    "name-version",
+    "restore-version",
 ]
 # URL names each action covers; every URL with a document id must be here.
 COVERED_URLS = {
@@ -78,6 +88,11 @@ COVERED_URLS = {
     "document_report",
     "trash_restore",
     "trash_delete",
+    "document_history",
+    "version",
+    "version_changes",
+    "version_export",
+    "version_restore",
 }
 
 
@@ -86,6 +101,24 @@ def test_every_document_url_is_in_the_matrix():
         pattern.name for pattern in get_resolver().url_patterns[1].url_patterns if "document_id" in str(pattern.pattern)
     }
     assert names == COVERED_URLS
+
+
+def history_outcome(client, action: str, document) -> str:
+    """The History pages, with a version of the document's (viewers are not let in)."""
+    persistence.append(document.id, [an_update("First words")])
+    version = versions.version_cut(document_id=document.id)
+    base = f"/docs/{document.id}/history/"
+    if action == "history":
+        pages = ["", f"{version.id}/", f"{version.id}/?compare=current", f"{version.id}/changes.json"]
+        outcomes = {http_outcome(client.get(base + page), False) for page in [*pages, f"{version.id}/export.md"]}
+        assert len(outcomes) == 1, outcomes
+        return outcomes.pop()
+    if action == "name-version":
+        response = client.post(base, {"name": "Milestone"})
+        return http_outcome(response, Version.objects.filter(name="Milestone").exists())
+    persistence.append(document.id, [an_update("Later words")])
+    response = client.post(f"{base}{version.id}/restore/")
+    return http_outcome(response, Restore.objects.filter(version=version).exists())
 
 
 def http_outcome(response, changed: bool) -> str:
@@ -208,6 +241,8 @@ def test_access_matrix(principal, action, shared_document, cookies, settings):
     elif action == "share":
         response = client.post(base + "share/", {"action": "create_link", "link-role": "editor", "link-expires": ""})
         outcome = http_outcome(response, document.share_links.count() == 5)
+    elif action in ("history", "name-version", "restore-version"):
+        outcome = history_outcome(client, action, document)
     elif action == "report":
         response = client.post(base + "report/", {"reason": "spam"})
         outcome = http_outcome(response, document.reports.filter(reason="spam").exists())
