@@ -3,7 +3,8 @@
 
 // Close codes after which the page stops: the server decided, retrying cannot fix it.
 // `keepLocal`: the copy in this browser's IndexedDB stays (otherwise it is deleted);
-// `tooLarge`: the page offers to save a copy of its text and to discard its changes.
+// `offerCopy`: the page offers to save a copy of its text and to discard its changes;
+// `tooLarge`: that too, after naming the server's size limits.
 export const TERMINAL_CLOSES = {
   4401: {
     title: "Your session has ended.",
@@ -35,7 +36,7 @@ export const TERMINAL_CLOSES = {
     title: "The server refused changes from this page: they were started under another person's name.",
     text: "This page was opened by someone else, or before you signed in or out here. Save a copy of your text, then discard and reload.",
     keepLocal: true,
-    tooLarge: true,
+    offerCopy: true,
   },
   // Not close codes: the handshake keeps failing and the page itself answers 404;
   // the page found its unsent changes too large to send in one message (413);

@@ -8,6 +8,7 @@ import { yCollab, yUndoManagerKeymap } from "y-codemirror.next";
 import { EditorState } from "@codemirror/state";
 import { EditorView } from "@codemirror/view";
 
+import { Authors } from "./authors.js";
 import { baseExtensions } from "./setup.js";
 import { ConnectionStatus, TERMINAL_CLOSES } from "./connection.js";
 import { SavedTracker } from "./saved.js";
@@ -15,6 +16,7 @@ import { SizeLimits, wayOut } from "./limits.js";
 import { Rights } from "./rights.js";
 import { announceToNewcomers, sendOwnAwareness, trackPresence } from "./presence.js";
 import { setupPreview } from "./preview.js";
+import { followRestores } from "./restored.js";
 import { followTitle, setupRename, showTitle } from "./title.js";
 
 const IDB_WAIT_MS = 1500; // how long local edits may take to load before we connect anyway
@@ -39,6 +41,11 @@ function start(app) {
   const awareness = provider.awareness;
   sendOwnAwareness(provider);
   followTitle(provider); // asks for extension messages (?ext=1) before the first connect
+  followRestores(provider, {
+    banner: document.getElementById("restore-notice"),
+    text: document.getElementById("restore-notice-text"),
+    dismiss: document.getElementById("restore-notice-dismiss"),
+  });
   awareness.setLocalStateField("user", user);
 
   // -- rights and the editor ----------------------------------------------------
@@ -52,6 +59,11 @@ function start(app) {
     maxDocument: Number(data.maxDocumentBytes),
   });
   limits.showRefusalsIn(document.getElementById("limit-notice"));
+  // Who wrote what (only for those who may see the history: the page has the toggle then).
+  const authorsToggle = document.getElementById("authors-toggle");
+  const authors = authorsToggle
+    ? new Authors({ ytext, url: data.authorsUrl, me: user, toggle: authorsToggle })
+    : null;
 
   // CodeMirror injects its styles (style-mod) as a <style> element into a document,
   // which the page's Content-Security-Policy (style-src 'self') blocks; into a shadow
@@ -68,6 +80,7 @@ function start(app) {
         yCollab(ytext, awareness, { undoManager }),
         rights.extension(),
         limits.extension(),
+        authors ? authors.extension() : [],
       ],
     }),
   });
@@ -75,6 +88,7 @@ function start(app) {
 
   // -- connection, saved state, notices -----------------------------------------
   const saved = new SavedTracker(doc, provider, { canSend: () => rights.writable });
+  authors?.attach(view, { saved });
   const saveEl = document.getElementById("save-status");
   const notice = document.getElementById("connection-notice");
   let persistence = null;
@@ -121,10 +135,12 @@ function start(app) {
       const text = document.createElement("span");
       text.textContent = ` ${closed.text}`;
       const parts = [title, text];
-      if (closed.tooLarge) {
-        text.textContent +=
-          ` ${limits.describe()} Download a copy of your text to keep it, then discard the unsaved changes` +
-          " to go on with the version saved on the server.";
+      if (closed.tooLarge || closed.offerCopy) {
+        if (closed.tooLarge) {
+          text.textContent +=
+            ` ${limits.describe()} Download a copy of your text to keep it, then discard the unsaved changes` +
+            " to go on with the version saved on the server.";
+        }
         const retry = closed.retry ? reload : null;
         parts.push(" ", wayOut({ text: ytext.toString(), title: data.title, discard: discardAndReload, retry }));
       } else if (closed.login) {
@@ -202,7 +218,18 @@ function start(app) {
   setupRename();
 
   // Hooks for the browser tests (and the console).
-  window.collab = { doc, provider, view, awareness, undoManager, rights, saved, limits, text: () => ytext.toString() };
+  window.collab = {
+    doc,
+    provider,
+    view,
+    awareness,
+    undoManager,
+    rights,
+    saved,
+    limits,
+    authors,
+    text: () => ytext.toString(),
+  };
   document.body.dataset.ready = "true";
 }
 
