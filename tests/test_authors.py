@@ -98,19 +98,22 @@ def test_a_new_document_has_no_authors(owner):
 # -- the editor page: the toggle and the History link where history is visible ---
 
 
-def test_the_editor_page_offers_the_authors_toggle_to_the_owner_and_editors(shared_document, owner, editor):
+def test_the_editor_page_offers_authors_and_history_to_the_owner_and_editors(shared_document, owner, editor):
     for user in (owner, editor):
         page = signed_in(user).get(f"/docs/{shared_document.id}/").content.decode()
         assert 'id="authors-toggle"' in page
         assert f'data-authors-url="/docs/{shared_document.id}/authors.json"' in page
+        assert f'href="/docs/{shared_document.id}/history/">History</a>' in page
 
 
-def test_the_editor_page_has_no_authors_toggle_for_a_viewer_unless_allowed(shared_document, viewer):
+def test_the_editor_page_has_neither_for_a_viewer_unless_the_owner_allows_it(shared_document, viewer):
     page = signed_in(viewer).get(f"/docs/{shared_document.id}/").content.decode()
     assert 'id="authors-toggle"' not in page and "data-authors-url" not in page
+    assert f"/docs/{shared_document.id}/history/" not in page
     Document.objects.filter(pk=shared_document.pk).update(history_for_viewers=True)
     page = signed_in(viewer).get(f"/docs/{shared_document.id}/").content.decode()
     assert 'id="authors-toggle"' in page
+    assert f'href="/docs/{shared_document.id}/history/">History</a>' in page
 
 
 # -- through a real worker: the server records who wrote, from the connection ------
