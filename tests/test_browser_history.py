@@ -3,6 +3,8 @@ someone types, and the pages on a phone and in the dark scheme."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -20,12 +22,27 @@ from tests.browser import (
     text_of,
     wait_contains,
     wait_saved,
+    wait_synced,
     wait_text,
 )
 from tests.conftest import session_cookie
-from tests.test_browser_layout import PHONE, luminance, page_width
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
+
+PHONE = {"width": 360, "height": 740}
+
+
+def page_width(page) -> int:
+    return page.evaluate("() => document.documentElement.scrollWidth")
+
+
+def luminance(css_color: str) -> float:
+    """The relative luminance (0 black .. 1 white) of an `rgb(...)` computed colour."""
+    parts = re.findall(r"\d+(?:\.\d+)?", css_color)
+    assert len(parts) >= 3, css_color
+    r, g, b = (float(part) / 255 for part in parts[:3])
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
 
 def typed(page, words: str) -> None:
@@ -106,6 +123,7 @@ def test_a_restore_while_someone_types_keeps_what_they_type(server, owner, edito
         put_cursor(typist, "end")
         restorer.get_by_role("button", name="Restore").click()
         expect(restorer.locator(".messages")).to_contain_text("Restored the version of")
+        wait_synced(restorer)
         # The typist goes on while the restore reaches their page, a few keys at a time.
         for chunk in ("Also", ": bri", "ng ca", "ke"):
             typist.keyboard.type(chunk)
