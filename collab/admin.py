@@ -3,6 +3,7 @@ functions code would call, so it is audited and reaches the live sockets."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,14 +14,20 @@ from django.contrib.admin import helpers
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 from django.utils.html import format_html, format_html_join
 
 from collab.access import identity
-from collab.models import Account, AuditEntry, Document, Membership, Profile, Report, ShareLink
+from collab.history import textdiff
+from collab.history.versions import versions_of
+from collab.models import Account, AuditEntry, Document, Membership, Profile, Report, ShareLink, Version
 from collab.moderation import actions as moderation
 from collab.realtime import presence
 from collab.storage import persistence
@@ -72,6 +79,68 @@ def timestamp(field: str, description: str):
 
 def shortened(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def authors_of_version(version: Version):
+    """Everyone who changed the text since the version before, each with their colour."""
+    if not version.authors:
+        return "-"
+    return format_html_join(
+        ", ",
+        '<span class="collab-author"><span class="collab-dot" style="background:{}"></span>{}</span>',
+        (
+            (author["color"] if _COLOR.fullmatch(author.get("color", "")) else "#888888", author.get("name", "?"))
+            for author in version.authors
+        ),
+    )
+
+
+def version_label(version: Version) -> str:
+    return f"{version.get_kind_display()}: {version.name}" if version.name else version.get_kind_display()
+
+
+def readable(runs: list[tuple[textdiff.Op, str]]) -> list[tuple[textdiff.Op, str]]:
+    """The runs with short common pieces between two changes folded into them, as people
+    read a rewrite: "Meeting" replaced by "BUY" is one deletion and one insertion, not a
+    shared "e" between scraps. Both texts read back from the result unchanged."""
+    blocks: list[list] = []  # ["equal", text] or ["change", deleted, inserted]
+    for op, text in runs:
+        if op == "equal":
+            blocks.append(["equal", text])
+            continue
+        if not blocks or blocks[-1][0] != "change":
+            blocks.append(["change", "", ""])
+        blocks[-1][1 if op == "delete" else 2] += text
+        while len(blocks) >= 3 and blocks[-2][0] == "equal" and blocks[-3][0] == "change":
+            before, common, after = blocks[-3], blocks[-2][1], blocks[-1]
+            if len(common) > min(max(len(before[1]), len(before[2])), max(len(after[1]), len(after[2]))):
+                break
+            blocks[-3:] = [["change", before[1] + common + after[1], before[2] + common + after[2]]]
+    folded: list[tuple[textdiff.Op, str]] = []
+    for block in blocks:
+        if block[0] == "equal":
+            folded.append(("equal", block[1]))
+        else:
+            folded += [(op, text) for op, text in (("delete", block[1]), ("insert", block[2])) if text]
+    return folded
+
+
+def versions_url(version: Version, show: str = "") -> str:
+    url = reverse("admin:collab_document_version", args=[version.document_id, version.pk])
+    return f"{url}?show={show}" if show else url
+
+
+def version_row(version: Version) -> Version:
+    """The version with what a list of versions shows of it."""
+    version.when = format_date(timezone.localtime(version.created), "j M Y, H:i")
+    version.time = local_time(version.created)
+    version.label = version_label(version)
+    version.people = authors_of_version(version)
+    version.url = versions_url(version)
+    return version
 
 
 @dataclass(frozen=True)
@@ -166,6 +235,14 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
     @admin.display(description="open reports")
     def open_reports(self, obj):
         return obj.reports.filter(status=Report.Status.OPEN).count()
+
+    @admin.display(description="history")
+    def history_link(self, obj):
+        return format_html('<a href="{}">History</a>', reverse("admin:collab_document_versions", args=[obj.pk]))
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        return (*shown, "history_link") if request.user.has_perm("collab.view_version") else shown
 
     created_time = timestamp("created", "created")
     updated_time = timestamp("updated", "updated")
@@ -283,6 +360,22 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.remove_member_view),
                 name="collab_document_remove_member",
             ),
+            # Not "history/": that is Django's log of changes made in the admin.
+            path(
+                "<uuid:pk>/versions/",
+                self.admin_site.admin_view(self.versions_view),
+                name="collab_document_versions",
+            ),
+            path(
+                "<uuid:pk>/versions/<int:version_id>/",
+                self.admin_site.admin_view(self.version_view),
+                name="collab_document_version",
+            ),
+            path(
+                "<uuid:pk>/versions/<int:version_id>/restore/",
+                self.admin_site.admin_view(self.version_restore_view),
+                name="collab_document_version_restore",
+            ),
         ]
         return own + super().get_urls()
 
@@ -320,6 +413,8 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         if obj is not None:
             context["moderation_buttons"] = self.moderation_buttons(request, obj)
+            if request.user.has_perm("collab.view_version"):
+                context["versions_url"] = reverse("admin:collab_document_versions", args=[obj.pk])
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     def moderation_buttons(self, request, document) -> list[ModerationButton]:
@@ -341,6 +436,111 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
                 what = f"Remove {membership.user.get_username()} ({membership.get_role_display()}) from it"
                 buttons.append(ModerationButton(url, what, "Remove"))
         return buttons
+
+    # -- history: versions, their text and differences, restore ------------------
+
+    versions_per_page = 25
+    VERSION_VIEWS = {
+        "text": "Text",
+        "previous": "Changes from the version before",
+        "current": "Changes since, to the current text",
+    }
+
+    def _may_see_versions(self, request, perm: str = "view_version") -> None:
+        if not (self.has_view_or_change_permission(request) and request.user.has_perm(f"collab.{perm}")):
+            raise PermissionDenied
+
+    def _page(self, request, template: str, document, title: str, **context):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "document": document,
+            "title": title,
+            **context,
+        }
+        return TemplateResponse(request, f"admin/collab/document/{template}", context)
+
+    def _version(self, pk, version_id) -> Version:
+        return get_object_or_404(Version.objects.select_related("document"), pk=version_id, document_id=pk)
+
+    def versions_view(self, request, pk):
+        """The document's versions, newest first."""
+        self._may_see_versions(request)
+        document = get_object_or_404(Document, pk=pk)
+        page = Paginator(versions_of(document.pk), self.versions_per_page).get_page(request.GET.get("p"))
+        for version in page:
+            version_row(version)
+        return self._page(request, "versions.html", document, f"History of “{document}”", page=page)
+
+    def version_view(self, request, pk, version_id):
+        """One version: its text, or its differences from the version before or from the current text."""
+        self._may_see_versions(request)
+        version = self._version(pk, version_id)
+        show = request.GET.get("show", "text")
+        show = show if show in self.VERSION_VIEWS else "text"
+        same = Q(document_id=pk, created=version.created)
+        older = versions_of(pk).filter(Q(created__lt=version.created) | same & Q(id__lt=version.id)).first()
+        newer = (
+            versions_of(pk)
+            .filter(Q(created__gt=version.created) | same & Q(id__gt=version.id))
+            .order_by("created", "id")
+            .first()
+        )
+        may_read = request.user.has_perm("collab.view_content")
+        runs = None
+        if may_read and show == "previous":
+            runs = readable(textdiff.opcodes(older.text if older else "", version.text))
+        elif may_read and show == "current":
+            runs = readable(textdiff.opcodes(version.text, persistence.document_text(pk)))
+        buttons = []
+        if request.user.has_perm("collab.restore_version"):
+            url = reverse("admin:collab_document_version_restore", args=[pk, version.pk])
+            what = "Restore this version: its text becomes the document's, as one edit on top (you confirm next)"
+            buttons.append(ModerationButton(url, what, "Restore this version"))
+        version_row(version)
+        return self._page(
+            request,
+            "version.html",
+            version.document,
+            f"“{version.document}” as it was on {version.when}",
+            version=version,
+            show=show,
+            views=[(key, label, versions_url(version, key)) for key, label in self.VERSION_VIEWS.items()],
+            may_read=may_read,
+            runs=runs,
+            older=older,
+            newer=newer,
+            moderation_buttons=buttons,
+        )
+
+    def version_restore_view(self, request, pk, version_id):
+        """Asks for confirmation, then restores the version (POST with `confirmed=yes`)."""
+        self._may_see_versions(request, "restore_version")
+        version = self._version(pk, version_id)
+        if request.method == "POST" and request.POST.get("confirmed") == "yes":
+            restored = moderation.version_restore(version=version, actor=request.user, reason=_reason(request))
+            when = format_date(timezone.localtime(version.created), "j M Y, H:i:s")
+            if restored is None:
+                messages.info(request, f"The document has the text of the version of {when} already: nothing changed.")
+            else:
+                messages.success(
+                    request,
+                    f"Restored the version of {when}: everyone connected has it within a second. "
+                    "The text it replaced is the newest version: restoring that one undoes this.",
+                )
+            return redirect(reverse("admin:collab_document_versions", args=[pk]))
+        may_read = request.user.has_perm("collab.view_content")
+        runs = readable(textdiff.opcodes(persistence.document_text(pk), version.text)) if may_read else None
+        return self._page(
+            request,
+            "version_restore.html",
+            version.document,
+            "Restore this version?",
+            version=version_row(version),
+            may_read=may_read,
+            runs=runs,
+            reason=_reason(request),
+        )
 
 
 @admin.register(Membership)
@@ -378,6 +578,7 @@ class ReportAdmin(PermissionActionsMixin, admin.ModelAdmin):
         "resolved_by",
         "short_resolution",
     )
+    history_shown = 5  # the latest versions a report's page lists
     list_filter = ("status", "created")
     search_fields = ("document__title", "reporter_name", "reason")
     list_select_related = ("document", "resolved_by")
@@ -392,6 +593,7 @@ class ReportAdmin(PermissionActionsMixin, admin.ModelAdmin):
         "resolved_time",
     )
     fields = readonly_fields + ("resolution",)
+    history_fields = ("document_versions",)  # with collab.view_version only
     actions = ["resolve_selected"]
     action_form = ResolutionActionForm
     created_time = timestamp("created", "created")
@@ -400,6 +602,38 @@ class ReportAdmin(PermissionActionsMixin, admin.ModelAdmin):
     @admin.display(description="reason")
     def short_reason(self, obj):
         return shortened(obj.reason)
+
+    # A document reported for vandalism is one click from its last good version.
+
+    @admin.display(description="the document's latest versions")
+    def document_versions(self, obj):
+        latest = [version_row(v) for v in versions_of(obj.document_id)[: self.history_shown]]
+        everything = format_html(
+            '<a href="{}">All versions</a>', reverse("admin:collab_document_versions", args=[obj.document_id])
+        )
+        if not latest:
+            return format_html("None yet. {}", everything)
+        rows = format_html_join(
+            "",
+            '<li>{} <a href="{}">{}</a> <span class="collab-counts"><span class="collab-added">+{}</span> '
+            '<span class="collab-removed">−{}</span></span> by {}</li>',
+            ((v.time, v.url, v.label, v.chars_added, v.chars_removed, v.people) for v in latest),
+        )
+        return format_html('<ul class="collab-versions">{}</ul>{}', rows, everything)
+
+    def _shows_history(self, request) -> bool:
+        return request.user.has_perm("collab.view_version")
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None or not self._shows_history(request):
+            return fields
+        at = fields.index("document") + 1
+        return (*fields[:at], *self.history_fields, *fields[at:])
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, *self.history_fields) if self._shows_history(request) else fields
 
     @admin.display(description="resolution")
     def short_resolution(self, obj):
@@ -423,6 +657,31 @@ class ReportAdmin(PermissionActionsMixin, admin.ModelAdmin):
             moderation.report_resolve(report=obj, actor=request.user, resolution=obj.resolution.strip())
         elif "resolution" in form.changed_data:
             obj.save(update_fields=["resolution"])
+
+
+@admin.register(Version)
+class VersionAdmin(ReadOnlyAdmin):
+    """Every document's versions, to search and filter; each opens on its document's history."""
+
+    list_display = ("document", "created_time", "label", "people", "chars_added", "chars_removed")
+    list_filter = ("kind", "created")
+    search_fields = ("document__title", "=document__id", "name")
+    list_select_related = ("document",)
+    created_time = timestamp("created", "created")
+
+    @admin.display(description="version")
+    def label(self, obj):
+        return version_label(obj)
+
+    @admin.display(description="changed by")
+    def people(self, obj):
+        return authors_of_version(obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not str(object_id).isdigit():
+            raise Http404
+        version = get_object_or_404(Version, pk=object_id)
+        return redirect(versions_url(version))
 
 
 @admin.register(AuditEntry)

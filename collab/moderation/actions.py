@@ -14,17 +14,19 @@ from django.db.models import F
 from django.utils import timezone
 
 from collab.access import documents, sharing
-from collab.models import AuditEntry, Document, Report
+from collab.history import restore
+from collab.history.authorship import author_for_user
+from collab.models import AuditEntry, Document, Report, Restore, Version
 
 
-def audit(*, actor, action: str, target, reason: str = "") -> AuditEntry:
+def audit(*, actor, action: str, target, reason: str = "", target_repr: str | None = None) -> AuditEntry:
     return AuditEntry.objects.create(
         actor=actor,
         actor_name=actor.get_username() if actor else "system",
         action=action,
         target_type=target._meta.model_name,
         target_id=str(target.pk),
-        target_repr=str(target)[:300],
+        target_repr=(str(target) if target_repr is None else target_repr)[:300],
         reason=reason,
     )
 
@@ -80,6 +82,24 @@ def user_ban(*, user, actor, reason: str = "") -> None:
         if str(session.get_decoded().get(SESSION_KEY)) == str(user.pk):
             store.delete(session.session_key)  # from the session cache too, not only the table
     audit(actor=actor, action="ban", target=user, reason=reason)
+
+
+@transaction.atomic
+def version_restore(*, version: Version, actor, reason: str = "") -> Restore | None:
+    """Make `version`'s text the document's again, as one edit by `actor` on top (open
+    connections get it from the log within a second); None, and nothing on record,
+    if the document has that text already."""
+    restored = restore.version_restore(version=version, by=actor, author=author_for_user(actor))
+    if restored is not None:
+        document = version.document
+        audit(
+            actor=actor,
+            action="restore version of",
+            target=document,
+            reason=reason,
+            target_repr=f"{document} (the version of {timezone.localtime(version.created):%Y-%m-%d %H:%M:%S})",
+        )
+    return restored
 
 
 def report_create(*, document: Document, reporter, reporter_name: str, reason: str) -> Report:
