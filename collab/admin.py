@@ -102,32 +102,6 @@ def version_label(version: Version) -> str:
     return f"{version.get_kind_display()}: {version.name}" if version.name else version.get_kind_display()
 
 
-def readable(runs: list[tuple[textdiff.Op, str]]) -> list[tuple[textdiff.Op, str]]:
-    """The runs with short common pieces between two changes folded into them, as people
-    read a rewrite: "Meeting" replaced by "BUY" is one deletion and one insertion, not a
-    shared "e" between scraps. Both texts read back from the result unchanged."""
-    blocks: list[list] = []  # ["equal", text] or ["change", deleted, inserted]
-    for op, text in runs:
-        if op == "equal":
-            blocks.append(["equal", text])
-            continue
-        if not blocks or blocks[-1][0] != "change":
-            blocks.append(["change", "", ""])
-        blocks[-1][1 if op == "delete" else 2] += text
-        while len(blocks) >= 3 and blocks[-2][0] == "equal" and blocks[-3][0] == "change":
-            before, common, after = blocks[-3], blocks[-2][1], blocks[-1]
-            if len(common) > min(max(len(before[1]), len(before[2])), max(len(after[1]), len(after[2]))):
-                break
-            blocks[-3:] = [["change", before[1] + common + after[1], before[2] + common + after[2]]]
-    folded: list[tuple[textdiff.Op, str]] = []
-    for block in blocks:
-        if block[0] == "equal":
-            folded.append(("equal", block[1]))
-        else:
-            folded += [(op, text) for op, text in (("delete", block[1]), ("insert", block[2])) if text]
-    return folded
-
-
 def versions_url(version: Version, show: str = "") -> str:
     url = reverse("admin:collab_document_version", args=[version.document_id, version.pk])
     return f"{url}?show={show}" if show else url
@@ -489,9 +463,9 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
         may_read = request.user.has_perm("collab.view_content")
         runs = None
         if may_read and show == "previous":
-            runs = readable(textdiff.opcodes(older.text if older else "", version.text))
+            runs = textdiff.readable(textdiff.opcodes(older.text if older else "", version.text))
         elif may_read and show == "current":
-            runs = readable(textdiff.opcodes(version.text, persistence.document_text(pk)))
+            runs = textdiff.readable(textdiff.opcodes(version.text, persistence.document_text(pk)))
         buttons = []
         if request.user.has_perm("collab.restore_version"):
             url = reverse("admin:collab_document_version_restore", args=[pk, version.pk])
@@ -530,7 +504,7 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
                 )
             return redirect(reverse("admin:collab_document_versions", args=[pk]))
         may_read = request.user.has_perm("collab.view_content")
-        runs = readable(textdiff.opcodes(persistence.document_text(pk), version.text)) if may_read else None
+        runs = textdiff.readable(textdiff.opcodes(persistence.document_text(pk), version.text)) if may_read else None
         return self._page(
             request,
             "version_restore.html",

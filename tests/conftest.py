@@ -173,9 +173,10 @@ def ensure_moderator_group():
 
     spec = importlib.import_module("collab.migrations.0005_moderator_group")
     group, _ = Group.objects.get_or_create(name="moderator")
+    history = [("collab", "version", "view_version"), ("collab", "version", "restore_version")]  # 0008_history
     group.permissions.set(
         Permission.objects.get(content_type__app_label=app, content_type__model=model, codename=codename)
-        for app, model, codename in spec.MODERATOR_PERMISSIONS
+        for app, model, codename in [*spec.MODERATOR_PERMISSIONS, *history]
     )
     return group
 

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from playwright.sync_api import expect
 from pycrdt import Doc, Text
 
-from collab.admin import readable
 from collab.history import textdiff
 from collab.history.authorship import author_for_user, claim
 from collab.history.versions import version_cut, versions_of
@@ -206,12 +205,12 @@ def test_a_version_is_compared_with_the_one_before_and_with_the_current_text(mon
 def test_a_rewrite_reads_as_one_deletion_and_one_insertion_not_as_scraps():
     old, new = "Meeting notes, owner: Olivia\n", "BUY CHEAP http://spam.example\n"
     assert ("equal", "e") in textdiff.opcodes(old, new)  # scraps: the two share an "e" or two
-    assert readable(textdiff.opcodes(old, new)) == [
+    assert textdiff.readable(textdiff.opcodes(old, new)) == [
         ("delete", "Meeting notes, owner: Olivia"),
         ("insert", "BUY CHEAP http://spam.example"),
         ("equal", "\n"),
     ]
-    assert readable(textdiff.opcodes("The quick brown fox", "The quick red fox")) == [
+    assert textdiff.readable(textdiff.opcodes("The quick brown fox", "The quick red fox")) == [
         ("equal", "The quick "),
         ("delete", "brown"),
         ("insert", "red"),
@@ -221,7 +220,7 @@ def test_a_rewrite_reads_as_one_deletion_and_one_insertion_not_as_scraps():
 
 @given(st.text("ab \n", max_size=40), st.text("ab \n", max_size=40))
 def test_folding_a_diff_keeps_both_texts(old, new):
-    runs = readable(textdiff.opcodes(old, new))
+    runs = textdiff.readable(textdiff.opcodes(old, new))
     assert "".join(text for op, text in runs if op != "insert") == old
     assert "".join(text for op, text in runs if op != "delete") == new
     assert all(text for _, text in runs)

@@ -74,3 +74,29 @@ def edits(old: str, new: str) -> list[tuple[int, int, str]]:
         else:
             found.append((position, 0, text))
     return found
+
+
+def readable(runs: list[tuple[Op, str]]) -> list[tuple[Op, str]]:
+    """The runs with short common pieces between two changes folded into them, as people
+    read a rewrite: "Meeting" replaced by "BUY" is one deletion and one insertion, not a
+    shared "e" between scraps. Both texts read back from the result unchanged."""
+    blocks: list[list] = []  # ["equal", text] or ["change", deleted, inserted]
+    for op, text in runs:
+        if op == "equal":
+            blocks.append(["equal", text])
+            continue
+        if not blocks or blocks[-1][0] != "change":
+            blocks.append(["change", "", ""])
+        blocks[-1][1 if op == "delete" else 2] += text
+        while len(blocks) >= 3 and blocks[-2][0] == "equal" and blocks[-3][0] == "change":
+            before, common, after = blocks[-3], blocks[-2][1], blocks[-1]
+            if len(common) > min(max(len(before[1]), len(before[2])), max(len(after[1]), len(after[2]))):
+                break
+            blocks[-3:] = [["change", before[1] + common + after[1], before[2] + common + after[2]]]
+    folded: list[tuple[Op, str]] = []
+    for block in blocks:
+        if block[0] == "equal":
+            folded.append(("equal", block[1]))
+        else:
+            folded += [(op, text) for op, text in (("delete", block[1]), ("insert", block[2])) if text]
+    return folded
