@@ -157,6 +157,8 @@ def test_the_history_pages_fit_a_phone_and_the_dark_scheme(server, owner):
                 assert page_width(page) <= PHONE["width"], (scheme, name, page_width(page))
                 screenshot(page, f"history-phone-{scheme}-{name}")
             page.goto(server.url + f"/docs/{document.id}/history/{first.id}/?compare=previous")
+            # history.js swaps the server's diff for the attributed one: read the latter.
+            expect(page.locator("body[data-attributed=true]")).to_be_attached(timeout=SYNC_TIMEOUT)
             background = page.locator("#diff ins").first.evaluate("e => getComputedStyle(e).backgroundColor")
             if scheme == "dark":
                 assert luminance(background) < 0.1, background
