@@ -115,12 +115,12 @@ def version_view(request, document, role, version):
         previous = previous_of(version)
         context |= {
             "previous": previous,
-            "runs": textdiff.opcodes(previous.text if previous else "", version.text),
+            "runs": textdiff.readable(textdiff.opcodes(previous.text if previous else "", version.text)),
             "authors": version.authors,
         }
     elif compare == "current":
         context |= {
-            "runs": textdiff.opcodes(version.text, persistence.document_text(document.id)),
+            "runs": textdiff.readable(textdiff.opcodes(version.text, persistence.document_text(document.id))),
             "authors": later_authors(version),
         }
     else:
