@@ -44,21 +44,26 @@ PRINCIPALS = [
 R, W = "read", "write"
 EXPECTED = {
     #          page export rename-get rename delete-get delete share-get share report ws-connect ws-write
-    #          restore purge history name-version restore-version
-    "anonymous": ("login",) * 9 + ("refused", "refused") + ("login",) * 5,
-    "stranger": ("404",) * 9 + ("refused", "refused") + ("404",) * 5,
+    #          restore purge history name-version restore-version authors(.json: 404 rather than a login page)
+    "anonymous": ("login",) * 9 + ("refused", "refused") + ("login",) * 5 + ("404",),
+    "stranger": ("404",) * 9 + ("refused", "refused") + ("404",) * 5 + ("404",),
     "viewer": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored", "404", "404")
-    + ("403",) * 3,
+    + ("403",) * 3
+    + ("403",),
     "editor": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done", "404", "404")
-    + ("ok", "done", "done"),
+    + ("ok", "done", "done")
+    + ("ok",),
     "owner": ("ok", "ok", "ok", "done", "ok", "done", "ok", "done", "done", "ok", "done", "done", "done")
-    + ("ok", "done", "done"),
+    + ("ok", "done", "done")
+    + ("ok",),
     "viewer link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored", "login", "login")
-    + ("403",) * 3,
+    + ("403",) * 3
+    + ("403",),
     "editor link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done", "login", "login")
-    + ("ok", "done", "done"),
-    "expired link": ("login",) * 9 + ("refused", "refused") + ("login",) * 5,
-    "revoked link": ("login",) * 9 + ("refused", "refused") + ("login",) * 5,
+    + ("ok", "done", "done")
+    + ("ok",),
+    "expired link": ("login",) * 9 + ("refused", "refused") + ("login",) * 5 + ("404",),
+    "revoked link": ("login",) * 9 + ("refused", "refused") + ("login",) * 5 + ("404",),
 }
 ACTION_NAMES = [
     "page",
@@ -77,6 +82,7 @@ ACTION_NAMES = [
     "history",
     "name-version",
     "restore-version",
+    "authors",
 ]
 # URL names each action covers; every URL with a document id must be here.
 COVERED_URLS = {
@@ -93,6 +99,7 @@ COVERED_URLS = {
     "version_changes",
     "version_export",
     "version_restore",
+    "document_authors",
 }
 
 
@@ -241,6 +248,8 @@ def test_access_matrix(principal, action, shared_document, cookies, settings):
     elif action == "share":
         response = client.post(base + "share/", {"action": "create_link", "link-role": "editor", "link-expires": ""})
         outcome = http_outcome(response, document.share_links.count() == 5)
+    elif action == "authors":
+        outcome = http_outcome(client.get(base + "authors.json"), False)
     elif action in ("history", "name-version", "restore-version"):
         outcome = history_outcome(client, action, document)
     elif action == "report":
