@@ -13,6 +13,7 @@ class Role(models.TextChoices):
     """What a person may do with a document, weakest first."""
 
     VIEWER = "viewer", "Viewer"
+    COMMENTER = "commenter", "Commenter"
     EDITOR = "editor", "Editor"
     OWNER = "owner", "Owner"
 
@@ -24,8 +25,13 @@ class Role(models.TextChoices):
     def can_write(self) -> bool:
         return self in (Role.EDITOR, Role.OWNER)
 
+    @property
+    def can_comment(self) -> bool:
+        """Comment and chat (collab.discussion): commenters and up."""
+        return self.rank >= Role.COMMENTER.rank
 
-SHARED_ROLES = [(Role.EDITOR.value, Role.EDITOR.label), (Role.VIEWER.value, Role.VIEWER.label)]
+
+SHARED_ROLES = [(role.value, role.label) for role in (Role.EDITOR, Role.COMMENTER, Role.VIEWER)]
 
 
 class Document(models.Model):
@@ -55,6 +61,13 @@ class Document(models.Model):
     # History (versions, authorship) is for the owner and editors; viewers and link
     # guests see it only when the owner allows it here.
     history_for_viewers = models.BooleanField(default=False)
+    # Comments and chat (collab.discussion): the owner may turn either off.
+    comments_enabled = models.BooleanField(default=True)
+    chat_enabled = models.BooleanField(default=True)
+    # Numbers every change to the document's comments and chat, as `last_seq` numbers
+    # edits: each thread and chat message carries the number of its last change, so a
+    # room that missed one reads what changed since the number it holds.
+    discussion_seq = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-updated"]
@@ -169,6 +182,11 @@ class Report(models.Model):
     )
     reporter_name = models.CharField(max_length=150, help_text="Account or guest name at the time of the report.")
     reason = models.TextField(max_length=2000)
+    # A report may point at one comment or chat message of the document.
+    comment = models.ForeignKey("Comment", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
+    chat_message = models.ForeignKey(
+        "ChatMessage", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
     created = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     resolved_by = models.ForeignKey(
@@ -307,3 +325,91 @@ class Restore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.by_name} restored {self.version_created:%Y-%m-%d %H:%M} of {self.document_id}"
+
+
+class Thread(models.Model):
+    """Comments on a stretch of a document's text.
+
+    The anchor is two Yjs relative positions (their JSON, as Yjs writes it) that
+    follow the text as people edit; `quote`, with a little text before and after,
+    is what was selected, shown when the text is gone (the thread is detached).
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="threads")
+    anchor_start = models.JSONField()
+    anchor_end = models.JSONField()
+    quote = models.TextField(blank=True)
+    prefix = models.CharField(max_length=100, blank=True)
+    suffix = models.CharField(max_length=100, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by_name = models.CharField(max_length=150, blank=True)
+    removed = models.BooleanField(default=False)  # every comment in it was deleted
+    seq = models.BigIntegerField(default=0)  # Document.discussion_seq of its last change
+
+    class Meta:
+        ordering = ["created", "id"]
+        indexes = [models.Index(fields=["document", "seq"])]
+
+    def __str__(self) -> str:
+        return f"Thread on “{self.quote[:40]}”"
+
+
+class Comment(models.Model):
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_name = models.CharField(max_length=150)
+    author_color = models.CharField(max_length=7)
+    person = models.CharField(max_length=64)  # collab.history.authorship.person_of: who may edit or delete it
+    body = models.TextField()
+    created = models.DateTimeField(auto_now_add=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by_moderator = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.author_name}: {self.body[:60]}"
+
+
+class ChatMessage(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chat_messages")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_name = models.CharField(max_length=150)
+    author_color = models.CharField(max_length=7)
+    body = models.TextField()
+    created = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    seq = models.BigIntegerField(default=0)  # Document.discussion_seq of its last change
+
+    class Meta:
+        ordering = ["created", "id"]
+        indexes = [models.Index(fields=["document", "seq"]), models.Index(fields=["document", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.author_name}: {self.body[:60]}"
+
+
+class Mention(models.Model):
+    """Someone named with @ in a comment: listed on their documents page."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions")
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="mentions")
+    created = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [models.UniqueConstraint(fields=["user", "comment"], name="unique_mention")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.comment_id}"

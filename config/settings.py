@@ -324,6 +324,11 @@ COLLAB_COMPACT_EVERY = envint("COLLAB_COMPACT_EVERY", 500)  # log entries betwee
 COLLAB_TRASH_DAYS = envint("COLLAB_TRASH_DAYS", 30)  # days in the trash before `manage.py purge_trash` deletes
 # Versions (docs/history.md): one is cut after this many seconds without an edit, and
 # at least this often while editing goes on.
+# Comments and chat (docs/comments.md): the longest comment and chat message, in
+# characters, and how many discussion messages a connection may send a second (burst 3x).
+COLLAB_MAX_COMMENT_CHARS = envint("COLLAB_MAX_COMMENT_CHARS", 5000)
+COLLAB_MAX_CHAT_CHARS = envint("COLLAB_MAX_CHAT_CHARS", 2000)
+COLLAB_RATE_DISCUSSION = envint("COLLAB_RATE_DISCUSSION", 3)
 COLLAB_VERSION_IDLE_SECONDS = envint("COLLAB_VERSION_IDLE_SECONDS", 300)
 COLLAB_VERSION_EVERY_SECONDS = envint("COLLAB_VERSION_EVERY_SECONDS", 600)
 COLLAB_RESYNC_INTERVAL = float(os.environ.get("COLLAB_RESYNC_INTERVAL", "0.5"))  # seconds between log checks

@@ -21,9 +21,10 @@ ALLOWED = {
     "storage": {"yjs", "infra"},
     "access": {"storage", "infra"},
     "history": {"yjs", "storage", "access"},
-    "realtime": {"yjs", "infra", "storage", "access", "history"},
-    "moderation": {"access", "storage", "history"},
-    "pages": {"access", "storage", "moderation", "history"},
+    "discussion": {"yjs", "storage", "access", "history"},
+    "realtime": {"yjs", "infra", "storage", "access", "history", "discussion"},
+    "moderation": {"access", "storage", "history", "discussion"},
+    "pages": {"access", "storage", "moderation", "history", "discussion"},
 }
 VIEW_LAYER = ("django.http", "django.shortcuts", "django.views", "django.template", "django.contrib.admin")
 

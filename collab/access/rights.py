@@ -54,6 +54,9 @@ class DocumentRights:
     epoch: int = 0  # connections opened in an earlier epoch are closed
     members: dict[int, Role] = field(default_factory=dict)
     links: dict[str, tuple[Role, datetime | None]] = field(default_factory=dict)  # valid, unrevoked links
+    comments: bool = True  # the owner allows comments (collab.discussion)
+    chat: bool = True  # ... and the chat
+    discussion_seq: int = 0  # the document's comment and chat changes so far, when read
 
     def role_of(self, principal: Principal, now: datetime | None = None) -> Role | None:
         now = now or timezone.now()
@@ -76,7 +79,9 @@ class DocumentRights:
 
 
 _RIGHTS = (
-    f"SELECT owner_id, rights_version, locked, connection_epoch FROM {DOCUMENTS} WHERE id = %s AND trashed_at IS NULL"
+    f"SELECT owner_id, rights_version, locked, connection_epoch, comments_enabled, chat_enabled, discussion_seq "
+    f"FROM {DOCUMENTS} "
+    "WHERE id = %s AND trashed_at IS NULL"
 )
 _MEMBERS = f"SELECT user_id, role FROM {MEMBERSHIPS} WHERE document_id = %s"
 _LINKS = f"SELECT token, role, expires_at FROM {LINKS} WHERE document_id = %s AND revoked_at IS NULL"
@@ -110,16 +115,33 @@ async def load_rights_async(conn, document_id) -> DocumentRights | None:
     rows, members, links = await conn.fetch_each([(_RIGHTS, key), (_MEMBERS, key), (_LINKS, key)], binary=True)
     if not rows:
         return None
-    owner_id, version, locked, epoch = rows[0]
-    row = (as_int(owner_id), as_int(version), as_bool(locked), as_int(epoch))
+    owner_id, version, locked, epoch, comments, chat, discussion = rows[0]
+    row = (
+        as_int(owner_id),
+        as_int(version),
+        as_bool(locked),
+        as_int(epoch),
+        as_bool(comments),
+        as_bool(chat),
+        as_int(discussion),
+    )
     members = [(as_int(user_id), as_str(role)) for user_id, role in members]
     links = [(as_str(token), as_str(role), as_datetime(expires)) for token, role, expires in links]
     return _rights(document_id, row, members, links)
 
 
 def _rights(document_id, row, members, links) -> DocumentRights:
-    owner_id, version, locked, epoch = row
-    rights = DocumentRights(str(document_id), owner_id=owner_id, version=version, locked=bool(locked), epoch=epoch)
+    owner_id, version, locked, epoch, comments, chat, discussion = row
+    rights = DocumentRights(
+        str(document_id),
+        owner_id=owner_id,
+        version=version,
+        locked=bool(locked),
+        epoch=epoch,
+        comments=bool(comments),
+        chat=bool(chat),
+        discussion_seq=discussion,
+    )
     rights.members = {user_id: Role(role) for user_id, role in members}
     rights.links = {token: (Role(role), expires) for token, role, expires in links}
     return rights
@@ -166,17 +188,19 @@ class WatchState:
     user_hashes: dict[int, tuple[str, bool]]  # id -> (session auth hash, is_active)
     accounts: dict = field(default_factory=dict)  # id -> the user, the whole row as read
     titles: dict[str, str] = field(default_factory=dict)  # id -> title
+    discussions: dict[str, int] = field(default_factory=dict)  # id -> discussion_seq (collab.discussion)
 
 
 def watch_state(document_ids, session_keys, user_ids) -> WatchState:
     """One look at what open connections depend on: log positions, rights, titles, sessions, accounts."""
-    documents, titles = {}, {}
+    documents, titles, discussions = {}, {}, {}
     rows = Document.objects.filter(pk__in=list(document_ids), trashed_at__isnull=True).values_list(
-        "pk", "last_seq", "rights_version", "title"
+        "pk", "last_seq", "rights_version", "title", "discussion_seq"
     )
-    for pk, seq, version, title in rows:  # one query, however many documents
+    for pk, seq, version, title, discussion in rows:  # one query, however many documents
         documents[str(pk)] = (seq, version)
         titles[str(pk)] = title
+        discussions[str(pk)] = discussion
     live = set()
     if session_keys:
         live = set(
@@ -192,4 +216,4 @@ def watch_state(document_ids, session_keys, user_ids) -> WatchState:
         for user in get_user_model()._default_manager.filter(pk__in=list(user_ids)).select_related("profile"):
             hashes[user.pk] = (user.get_session_auth_hash(), user.is_active)
             accounts[user.pk] = user
-    return WatchState(documents, live, hashes, accounts, titles)
+    return WatchState(documents, live, hashes, accounts, titles, discussions)

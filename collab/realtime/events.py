@@ -36,6 +36,15 @@ class AwarenessEvent(Event):
     update: bytes  # an encoded awareness update
 
 
+class DiscussionEvent(Event):
+    """Comment and chat changes stored by the sending room (collab.realtime.discussion):
+    the messages its pages were sent, each with the change's `discussion_seq`."""
+
+    type: Literal["doc.discussion"]
+    origin: str
+    messages: list[dict]
+
+
 class AwarenessQueryEvent(Event):
     """A room that just opened announces itself and asks the others for their
     connections' awareness states; a room that had to catch up announces itself again."""

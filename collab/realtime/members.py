@@ -58,6 +58,7 @@ class Member:
     messages: TokenBucket = field(init=False)
     bytes: TokenBucket = field(init=False)
     author: Author = field(init=False)  # whom what it writes belongs to (collab.history.authorship)
+    talk: TokenBucket = field(init=False)  # comment and chat messages (collab.realtime.discussion)
 
     def __post_init__(self):
         identity = self.seat.identity
@@ -66,6 +67,8 @@ class Member:
         )
         rate = settings.COLLAB_RATE_MESSAGES
         self.messages = TokenBucket(rate, rate * 3)
+        talk_rate = settings.COLLAB_RATE_DISCUSSION
+        self.talk = TokenBucket(talk_rate, talk_rate * 3)
         byte_rate = settings.COLLAB_RATE_BYTES
         self.bytes = TokenBucket(byte_rate, byte_rate + settings.COLLAB_MAX_MESSAGE_BYTES)
 

@@ -177,6 +177,7 @@ class RoomRegistry:
                     await room.tick(state.documents.get(room.id), rejoin=count % REJOIN_EVERY_TICKS == 0)
                     if room.id in state.titles and not room.closed:
                         await room.retitle(state.titles[room.id])
+                        await room.discussion.tick(state.discussions.get(room.id))
                     for member in list(room.members.values()) if suspect else ():
                         code = session_problem(member, state, sessions, users)
                         if code:

@@ -32,6 +32,7 @@ from collab.realtime.events import (
     AwarenessEvent,
     AwarenessQueryEvent,
     ByeEvent,
+    DiscussionEvent,
     HereEvent,
     UpdatesEvent,
     group_name,
@@ -157,6 +158,10 @@ class Replication:
         event: AwarenessEvent = {"type": "doc.awareness", "origin": self.channel, "update": update}
         await self.send(event)
 
+    async def publish_discussion(self, messages: list[dict]) -> None:
+        event: DiscussionEvent = {"type": "doc.discussion", "origin": self.channel, "messages": messages}
+        await self.send(event)
+
     async def send(self, event, *, everyone: bool = False) -> None:
         """Queue an event for the other workers; the worker's publisher sends them in order.
 
@@ -198,6 +203,8 @@ class Replication:
             await room.apply_relayed(event["updates"], event["first_seq"], event["count"], event.get("growth"))
         elif kind == "doc.awareness":
             await room.apply_relayed_awareness(event["update"])
+        elif kind == "doc.discussion":
+            await room.discussion.apply_relayed(event["messages"])
         elif kind == "doc.here":
             if event.get("seq", 0) > room.tracker.seq:
                 await room.catch_up()  # committed there while no one here listened

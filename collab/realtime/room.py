@@ -34,6 +34,7 @@ from collab.access.rights import DocumentRights
 from collab.exceptions import ClientTooSlow, CloseCode, DocumentTooLarge, ForgedAuthor, RateLimited, RejectedUpdate
 from collab.history import authorship, restore, versions
 from collab.realtime import db
+from collab.realtime.discussion import RoomDiscussion
 from collab.realtime.members import Connection, Member, Seat
 from collab.realtime.replication import Replication
 from collab.realtime.room_rights import RoomRights
@@ -99,6 +100,7 @@ class Room:
         """`layer`: the channel layer to the other workers, or None for a single process."""
         self.id = str(document_id)
         self.permissions = RoomRights(self)
+        self.discussion = RoomDiscussion(self)
         self.replication: Replication | None = Replication(self, layer) if layer is not None else None
         self.doc, self.text = new_doc()
         self.awareness = AwarenessStates()
@@ -142,6 +144,7 @@ class Room:
         self.permissions.rights = rights or await db.load_rights(self.id)
         if self.rights is None:
             raise persistence.DocumentGone(self.id)
+        self.discussion.start(self.rights.discussion_seq)
         state = await db.read_since(self.id)
         self._apply_stored(state)
         if self.replication is not None:
@@ -212,7 +215,7 @@ class Room:
             return
         if not member.messages.take(1) or not member.bytes.take(len(frame)):
             raise RateLimited("too many messages or bytes per second")
-        for message in decode_frame(frame):
+        for message in decode_frame(frame, extensions=member.seat.extensions):
             await self._handle(member, message)
 
     async def _handle(self, member: Member, message: Message) -> None:
@@ -233,6 +236,8 @@ class Room:
             await self._client_awareness(member, message.payload)
         elif message.type == MessageType.QUERY_AWARENESS:
             await self._send_awareness(member, self.awareness.current())
+        elif message.type == MessageType.EXTENSION:
+            await self.discussion.receive(member, message.payload)
 
     def _sync_step2(self, state_vector: bytes) -> bytes:
         if state_vector != EMPTY_STATE_VECTOR:

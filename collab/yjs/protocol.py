@@ -111,11 +111,12 @@ def read_var_string(data: bytes | memoryview, pos: int) -> tuple[str, int]:
 # -- frames -------------------------------------------------------------------
 
 
-def decode_frame(frame: bytes, *, from_server: bool = False) -> list[Message]:
+def decode_frame(frame: bytes, *, from_server: bool = False, extensions: bool = False) -> list[Message]:
     """Every message in a frame; MalformedMessage on anything we do not understand.
 
-    Clients never send auth (type 2) or extension (100) messages; a client reading
-    the server's frames passes `from_server=True` to accept them (an auth message's
+    Clients never send auth (type 2) messages, and extension (100) messages only on
+    a connection that asked for them (`extensions`, `?ext=1`); a client reading the
+    server's frames passes `from_server=True` to accept both (an auth message's
     payload is the rest of the frame, an extension's its JSON text).
     """
     if not frame:
@@ -139,7 +140,7 @@ def decode_frame(frame: bytes, *, from_server: bool = False) -> list[Message]:
         elif kind == MessageType.AUTH and from_server:
             messages.append(Message(MessageType.AUTH, None, bytes(view[pos:])))
             pos = len(view)
-        elif kind == MessageType.EXTENSION and from_server:
+        elif kind == MessageType.EXTENSION and (from_server or extensions):
             payload, pos = read_var_bytes(view, pos)
             messages.append(Message(MessageType.EXTENSION, None, payload))
         else:

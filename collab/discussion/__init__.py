@@ -1,0 +1,1 @@
+"""Talking about the text: comment threads anchored to it, and a chat beside it."""
