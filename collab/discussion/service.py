@@ -72,6 +72,7 @@ def comment_json(comment: Comment) -> dict:
 def thread_json(thread: Thread) -> dict:
     return {
         "id": thread.pk,
+        "seq": thread.seq,
         "anchor": {"start": thread.anchor_start, "end": thread.anchor_end},
         "quote": thread.quote,
         "prefix": thread.prefix,
@@ -87,6 +88,7 @@ def chat_json(message: ChatMessage) -> dict:
     deleted = message.deleted_at is not None
     return {
         "id": message.pk,
+        "seq": message.seq,
         "author": author_json(message.author_name, message.author_color, message.author),
         "body": "" if deleted else message.body,
         "created": message.created.isoformat(),
@@ -98,6 +100,7 @@ def thread_message(thread: Thread, seq: int) -> dict:
     if thread.removed:
         return {"type": "thread.removed", "id": thread.pk, "seq": seq}
     thread = Thread.objects.prefetch_related("comments__author").get(pk=thread.pk)
+    thread.seq = seq
     return {"type": "thread", "thread": thread_json(thread), "seq": seq}
 
 
