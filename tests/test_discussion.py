@@ -300,3 +300,44 @@ def test_deleting_every_comment_removes_the_thread_and_a_banned_authors_comments
     assert out == {"type": "thread.removed", "id": thread_id, "seq": out["seq"]}
     assert service.discussion_state(document.id)["threads"] == []
     assert not Mention.objects.exists()
+
+
+def test_restoring_the_text_a_detached_thread_quoted_attaches_it_again(cast, owner):
+    from pycrdt import Doc, Text
+
+    from collab.history import restore, versions
+    from collab.storage import persistence
+
+    document, _ = cast
+    doc = Doc()
+    text = doc.get("content", type=Text)
+    updates = []
+    doc.observe(lambda event: updates.append(event.update))
+    text += "The quick brown fox. The quick grey fox."
+    persistence.append(document.id, list(updates))
+    good = versions.version_cut(document_id=document.id)
+    anchor = {
+        "start": StickyIndex.new(text, 25, Assoc.AFTER).to_json(),  # the second "quick"
+        "end": StickyIndex.new(text, 30, Assoc.BEFORE).to_json(),
+    }
+    service.thread_create(
+        document_id=document.id,
+        author=author_for_user(owner),
+        anchor=anchor,
+        quote="quick",
+        prefix="fox. The ",
+        suffix=" grey fox.",
+        body="Too slow?",
+    )
+    updates.clear()
+    del text[21:40]  # the second sentence is gone: the thread is detached
+    persistence.append(document.id, list(updates))
+    assert service.threads_reattach(document.id) == 0  # its text is not back
+    restore.version_restore(version=good, by=owner, author=author_for_user(owner))
+    assert service.threads_reattach(document.id) == 1
+    thread = Thread.objects.get()
+    now, _ = versions.archive(document.id)
+    content = now.get("content", type=Text)
+    start, end = anchors.resolve(content, thread.anchor_start), anchors.resolve(content, thread.anchor_end)
+    assert str(content).encode()[start:end] == b"quick" and start == 25  # the second one, by its context
+    assert service.threads_reattach(document.id) == 0  # attached now

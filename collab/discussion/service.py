@@ -323,3 +323,69 @@ def mentions_for(*, user, limit: int = 20):
         .select_related("comment__thread__document")
         .distinct()[:limit]
     )
+
+
+# -- re-attaching ---------------------------------------------------------------------
+
+
+def best_match(text: str, quote: str, prefix: str, suffix: str) -> int | None:
+    """Where `quote` is in `text`, the occurrence whose surroundings match `prefix` and
+    `suffix` best; None if it is not there, or only in other words (less than half
+    of the context matches: a short quote is found in many places)."""
+    best, best_score = None, -1
+    start = text.find(quote)
+    while start != -1:
+        before, after = (
+            text[max(0, start - len(prefix)) : start],
+            text[start + len(quote) : start + len(quote) + len(suffix)],
+        )
+        score = _common_suffix(before, prefix) + _common_prefix(after, suffix)
+        if score > best_score:
+            best, best_score = start, score
+        start = text.find(quote, start + 1)
+    if best is not None and 2 * best_score < len(prefix) + len(suffix):
+        return None
+    return best
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _common_suffix(a: str, b: str) -> int:
+    return _common_prefix(a[::-1], b[::-1])
+
+
+def threads_reattach(document_id) -> int:
+    """Anchor detached threads again where their quoted text is back (after a restore,
+    which writes the old text anew); returns how many. Pages get the new anchors
+    through the rooms' discussion catch-up."""
+    from pycrdt import Assoc, StickyIndex, Text
+
+    from collab.discussion.anchors import resolve
+    from collab.history.versions import archive
+    from collab.yjs.crdt import TEXT_NAME
+
+    doc, _ = archive(document_id)
+    text = doc.get(TEXT_NAME, type=Text)
+    content = str(text)
+    count = 0
+    for thread in Thread.objects.filter(document_id=document_id, removed=False).exclude(quote=""):
+        start, end = resolve(text, thread.anchor_start), resolve(text, thread.anchor_end)
+        if start is not None and end is not None and start < end:
+            continue  # attached
+        found = best_match(content, thread.quote, thread.prefix, thread.suffix)
+        if found is None:
+            continue
+        begin = len(content[:found].encode())  # pycrdt counts UTF-8 bytes
+        finish = begin + len(thread.quote.encode())
+        with transaction.atomic():
+            thread.anchor_start = StickyIndex.new(text, begin, Assoc.AFTER).to_json()
+            thread.anchor_end = StickyIndex.new(text, finish, Assoc.BEFORE).to_json()
+            thread.seq = _next_seq(document_id)
+            thread.save(update_fields=["anchor_start", "anchor_end", "seq"])
+        count += 1
+    return count

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from collab.access import documents, sharing
+from collab.discussion.service import threads_reattach
 from collab.history import restore
 from collab.history.authorship import author_for_user
 from collab.models import AuditEntry, Document, Report, Restore, Version
@@ -91,6 +92,7 @@ def version_restore(*, version: Version, actor, reason: str = "") -> Restore | N
     if the document has that text already."""
     restored = restore.version_restore(version=version, by=actor, author=author_for_user(actor))
     if restored is not None:
+        threads_reattach(version.document_id)  # comments on text the restore brought back
         document = version.document
         audit(
             actor=actor,

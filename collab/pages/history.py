@@ -22,6 +22,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
 from pycrdt import Snapshot, merge_updates
 
+from collab.discussion.service import threads_reattach
 from collab.history import textdiff
 from collab.history.authorship import author_for_visitor, authors_of
 from collab.history.restore import version_restore as restore_version
@@ -188,5 +189,6 @@ def version_restore(request, document, role, version):
     if restored is None:
         messages.info(request, "That version is the current text already.")
     else:
+        threads_reattach(document.id)  # comments on text the restore brought back
         messages.success(request, f"Restored the version of {local(version.created)}.")
     return redirect(document)
