@@ -24,7 +24,7 @@ def rights_changed(*, document_id) -> None:
 
 @transaction.atomic
 def membership_set(*, document: Document, user, role: str) -> Membership:
-    """Give `user` a role (editor or viewer), or change it."""
+    """Give `user` a role (editor, commenter or viewer), or change it."""
     if user.pk == document.owner_id:
         raise ValueError("the owner already has every right")
     membership, _ = Membership.objects.update_or_create(document=document, user=user, defaults={"role": role})
@@ -46,6 +46,14 @@ def ownership_transfer(*, document: Document, new_owner) -> None:
     document.owner = new_owner
     document.save(update_fields=["owner", "updated"])
     Membership.objects.update_or_create(document=document, user=previous, defaults={"role": Role.EDITOR})
+    rights_changed(document_id=document.pk)
+
+
+@transaction.atomic
+def discussion_settings_set(*, document: Document, comments: bool, chat: bool) -> None:
+    """Allow or turn off comments and the chat; open pages show or hide them within a tick."""
+    Document.objects.filter(pk=document.pk).update(comments_enabled=comments, chat_enabled=chat)
+    document.comments_enabled, document.chat_enabled = comments, chat
     rights_changed(document_id=document.pk)
 
 

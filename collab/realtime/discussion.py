@@ -53,11 +53,7 @@ class RoomDiscussion:
             return
         room = self.room
         if kind == "discussion.load":
-            state = await db.run(service.discussion_state, room.id)
-            rights = room.rights
-            state["threads"] = state["threads"] if rights.comments else []
-            state["chat"] = state["chat"] if rights.chat else []
-            await room.send_extension({**state, **self.flags(member)}, [member])
+            await room.send_extension({**await self.state(), **self.flags(member)}, [member])
             return
         if kind == "chat.older":
             messages, more = await db.run(service.chat_page, room.id, before=message["before"])
@@ -81,6 +77,14 @@ class RoomDiscussion:
             return
         await self.relay([out], sender=member, ref=ref)
 
+    async def state(self) -> dict:
+        """The `discussion` message, without what the owner turned off."""
+        state = await db.run(service.discussion_state, self.room.id)
+        rights = self.room.rights
+        state["threads"] = state["threads"] if rights.comments else []
+        state["chat"] = state["chat"] if rights.chat else []
+        return state
+
     def flags(self, member: Member) -> dict:
         rights = self.room.rights
         can = member.role.can_comment and not rights.locked
@@ -90,6 +94,17 @@ class RoomDiscussion:
             "can_comment": can and rights.comments,
             "can_chat": can and rights.chat,
         }
+
+    async def retell(self, before: dict[int, dict]) -> None:
+        """The rights changed: members whose flags (``id(member)`` -> flags) changed get the
+        discussion again, as if they had asked, so a page shows or hides its panels live."""
+        changed = [m for m in self.room.members.values() if id(m) in before and before[id(m)] != self.flags(m)]
+        changed = [m for m in changed if m.seat.extensions]
+        if not changed:
+            return
+        state = await self.state()
+        for member in changed:
+            await self.room.send_extension({**state, **self.flags(member)}, [member])
 
     def refusal(self, member: Member, kind: str) -> str:
         """Why the member may not send this, or ""."""

@@ -96,6 +96,8 @@ class RoomRights:
         """Re-check every connection against new rights: close the ones that lost access."""
         room = self.room
         was_locked = self.locked
+        # What each connection may do with comments and chat, to tell those for whom it changes.
+        talk_before = {id(m): room.discussion.flags(m) for m in room.members.values()} if self.rights else {}
         self.rights = rights
         for member in list(room.members.values()):
             try:
@@ -112,3 +114,4 @@ class RoomRights:
                     # It may hold changes we refused meanwhile, and later changes depend on
                     # them: our sync step 1 makes it send all we lack.
                     await room.send(member, sync_step1(room.doc.get_state()))
+        await room.discussion.retell(talk_before)
