@@ -134,6 +134,7 @@ def document_page(request, document, role):
         # The page refuses a change over these before it enters the document.
         "max_message_bytes": settings.COLLAB_MAX_MESSAGE_BYTES,
         "max_document_bytes": settings.COLLAB_MAX_DOCUMENT_BYTES,
+        "max_chat_chars": settings.COLLAB_MAX_CHAT_CHARS,
     }
     return render(request, "collab/document.html", context)
 

@@ -9,6 +9,7 @@ import { EditorState } from "@codemirror/state";
 import { EditorView } from "@codemirror/view";
 
 import { Authors } from "./authors.js";
+import { setupChat } from "./chat.js";
 import { baseExtensions } from "./setup.js";
 import { ConnectionStatus, TERMINAL_CLOSES } from "./connection.js";
 import { SavedTracker } from "./saved.js";
@@ -47,6 +48,7 @@ function start(app) {
     dismiss: document.getElementById("restore-notice-dismiss"),
   });
   awareness.setLocalStateField("user", user);
+  const chat = setupChat({ provider, me: user }); // asks for its messages on every connect
 
   // -- rights and the editor ----------------------------------------------------
   const rights = new Rights({ role: data.role, canWrite: data.canWrite === "true" });
@@ -228,6 +230,7 @@ function start(app) {
     saved,
     limits,
     authors,
+    chat,
     text: () => ytext.toString(),
   };
   document.body.dataset.ready = "true";
