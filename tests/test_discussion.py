@@ -16,6 +16,7 @@ from collab.models import ChatMessage, Comment, Document, Mention, Role, Thread
 from collab.yjs import protocol
 from tests.conftest import make_user, session_cookie, until
 from tests.helpers import stored
+from tests.servers import Server
 from tests.yclient import YClient, open_client
 
 pytestmark = pytest.mark.processes
@@ -341,3 +342,22 @@ def test_restoring_the_text_a_detached_thread_quoted_attaches_it_again(cast, own
     start, end = anchors.resolve(content, thread.anchor_start), anchors.resolve(content, thread.anchor_end)
     assert str(content).encode()[start:end] == b"quick" and start == 25  # the second one, by its context
     assert service.threads_reattach(document.id) == 0  # attached now
+
+
+async def test_a_discussion_too_large_for_one_message_comes_thread_by_thread(transactional_db, cast, owner):
+    document, _ = cast
+    author = await database_sync_to_async(author_for_user)(owner)
+    anchor = {"start": {"tname": "content", "assoc": 0}, "end": {"tname": "content", "assoc": 0}}
+    for i in range(120):  # some 600 KB of comments, over half of COLLAB_MAX_MESSAGE_BYTES below
+        await database_sync_to_async(service.thread_create)(
+            document_id=document.id, author=author, anchor=anchor, quote=f"q{i}", prefix="", suffix="", body="x" * 4990
+        )
+    limits = {"COLLAB_MAX_MESSAGE_BYTES": str(1024 * 1024), "COLLAB_MAX_DOCUMENT_BYTES": str(1024 * 1024)}
+    with Server(env=limits, log_name="small-messages") as server:
+        olivia = await talker(server, document, owner, "olivia")
+        await olivia.send(say({"type": "discussion.load"}))
+        state = await until_received(olivia, "discussion")
+        assert state["threads"] == []
+        assert await until(lambda: len(received(olivia, "thread")) == 120)
+        assert not olivia.closed.is_set()
+        await olivia.close()

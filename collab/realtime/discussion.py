@@ -18,6 +18,7 @@ from collab.discussion import anchors, service
 from collab.discussion.messages import parse
 from collab.realtime import db
 from collab.realtime.members import Member
+from collab.yjs.protocol import extension_frame
 
 if TYPE_CHECKING:
     from collab.realtime.room import Room
@@ -53,7 +54,7 @@ class RoomDiscussion:
             return
         room = self.room
         if kind == "discussion.load":
-            await room.send_extension({**await self.state(), **self.flags(member)}, [member])
+            await self.tell_state(await self.state(), member)
             return
         if kind == "chat.older":
             messages, more = await db.run(service.chat_page, room.id, before=message["before"])
@@ -104,7 +105,19 @@ class RoomDiscussion:
             return
         state = await self.state()
         for member in changed:
-            await self.room.send_extension({**state, **self.flags(member)}, [member])
+            await self.tell_state(state, member)
+
+    async def tell_state(self, state: dict, member: Member) -> None:
+        """Send the `discussion` message, with the member's flags. One too large for a
+        message (daphne drops a connection sent one over its cap) goes without its
+        threads, which follow one by one, as changes to them would."""
+        message = {**state, **self.flags(member)}
+        if len(extension_frame(message)) <= self.room.max_message // 2:
+            await self.room.send_extension(message, [member])
+            return
+        await self.room.send_extension({**message, "threads": []}, [member])
+        for thread in message["threads"]:
+            await self.room.send_extension({"type": "thread", "thread": thread, "seq": thread["seq"]}, [member])
 
     def refusal(self, member: Member, kind: str) -> str:
         """Why the member may not send this, or ""."""

@@ -174,6 +174,11 @@ class Room:
                 await asyncio.sleep(0)
 
     @property
+    def max_message(self) -> int:
+        """COLLAB_MAX_MESSAGE_BYTES, as read when the room opened."""
+        return self._max_message
+
+    @property
     def rights(self) -> DocumentRights | None:
         """The document's rights as this room last read them."""
         return self.permissions.rights
