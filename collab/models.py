@@ -413,3 +413,34 @@ class Mention(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.comment_id}"
+
+
+class ApiToken(models.Model):
+    """A personal token for the HTTP API (collab.api): it may do what its owner may,
+    within its scopes. Only a hash of it is kept, and its last four characters."""
+
+    class Scope(models.TextChoices):
+        DOCUMENTS_READ = "documents:read", "Read documents"
+        DOCUMENTS_WRITE = "documents:write", "Create, change and delete documents"
+        MEMBERS_WRITE = "members:write", "Share documents: members and links"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    digest = models.CharField(max_length=64, unique=True)  # SHA-256 of the whole token, hex
+    last4 = models.CharField(max_length=4)
+    scopes = models.JSONField(default=list)
+    created = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} (…{self.last4})"
+
+    def is_usable(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

@@ -26,7 +26,7 @@ from collab.history.authorship import Author, claim
 from collab.history.versions import version_cut
 from collab.models import ClientOwner, Restore, Version
 from collab.storage import persistence
-from collab.yjs.crdt import TEXT_NAME, apply_stored
+from collab.yjs.crdt import TEXT_NAME, apply_stored, new_doc
 
 ORIGIN = "restore"
 
@@ -68,18 +68,32 @@ def unowned_client_id(document_id) -> int:
             return candidate
 
 
+def text_write(*, document_id, text: str, by, author: Author, append: bool = False) -> int | None:
+    """Make the document's text `text` (or add `text` at its end), as one edit by
+    `author` computed as a restore is; the log position of the edit, or None if the
+    text is that already. Open editors get it from the log as they get a restore."""
+    client_id = unowned_client_id(document_id)
+    current = persistence.read_since(document_id).all_updates()
+    if append:
+        doc, now = new_doc()
+        for update in current:
+            apply_stored(doc, update)
+        text = str(now) + text
+    update, _ = restore_update(current, text, client_id)
+    if update is None:
+        return None
+    claim(document_id, [client_id], author)
+    return persistence.append(document_id, [update], [by.pk if by is not None else None])
+
+
 def version_restore(*, version: Version, by, author: Author) -> Restore | None:
     """Make `version`'s text the document's again, as `by`; None if it already is."""
     document_id = version.document_id
     version_cut(document_id=document_id, kind=Version.Kind.BEFORE_RESTORE)
-    client_id = unowned_client_id(document_id)
-    state = persistence.read_since(document_id)
-    update, _ = restore_update(state.all_updates(), version.text, client_id)
-    if update is None:
-        return None
-    claim(document_id, [client_id], author)
     with transaction.atomic():
-        seq = persistence.append(document_id, [update], [by.pk if by is not None else None])
+        seq = text_write(document_id=document_id, text=version.text, by=by, author=author)
+        if seq is None:
+            return None
         return Restore.objects.create(
             document_id=document_id,
             version=version,
