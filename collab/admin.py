@@ -25,9 +25,22 @@ from django.utils.dateformat import format as format_date
 from django.utils.html import format_html, format_html_join
 
 from collab.access import identity
+from collab.discussion import service as discussion
 from collab.history import textdiff
 from collab.history.versions import versions_of
-from collab.models import Account, AuditEntry, Document, Membership, Profile, Report, ShareLink, Version
+from collab.models import (
+    Account,
+    AuditEntry,
+    ChatMessage,
+    Comment,
+    Document,
+    Membership,
+    Profile,
+    Report,
+    ShareLink,
+    Thread,
+    Version,
+)
 from collab.moderation import actions as moderation
 from collab.realtime import presence
 from collab.storage import persistence
@@ -350,6 +363,21 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.version_restore_view),
                 name="collab_document_version_restore",
             ),
+            path(
+                "<uuid:pk>/discussion/",
+                self.admin_site.admin_view(self.discussion_view),
+                name="collab_document_discussion",
+            ),
+            path(
+                "<uuid:pk>/discussion/comment/<int:comment_id>/delete/",
+                self.admin_site.admin_view(self.comment_delete_view),
+                name="collab_document_comment_delete",
+            ),
+            path(
+                "<uuid:pk>/discussion/chat/<int:message_id>/delete/",
+                self.admin_site.admin_view(self.chat_delete_view),
+                name="collab_document_chat_delete",
+            ),
         ]
         return own + super().get_urls()
 
@@ -389,6 +417,8 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
             context["moderation_buttons"] = self.moderation_buttons(request, obj)
             if request.user.has_perm("collab.view_version"):
                 context["versions_url"] = reverse("admin:collab_document_versions", args=[obj.pk])
+            if request.user.has_perm("collab.view_content"):
+                context["discussion_url"] = reverse("admin:collab_document_discussion", args=[obj.pk])
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     def moderation_buttons(self, request, document) -> list[ModerationButton]:
@@ -516,6 +546,72 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
             reason=_reason(request),
         )
 
+    # -- comments and chat: read with view_content, delete with delete_document -------
+
+    chat_per_page = 50
+
+    def _may_see_discussion(self, request) -> None:
+        if not (self.has_view_or_change_permission(request) and request.user.has_perm("collab.view_content")):
+            raise PermissionDenied
+
+    def discussion_view(self, request, pk):
+        """The document's comment threads (oldest first) and its chat (newest first, in pages)."""
+        self._may_see_discussion(request)
+        document = get_object_or_404(Document, pk=pk)
+        threads = Thread.objects.filter(document=document).prefetch_related("comments__author")
+        chat = ChatMessage.objects.filter(document=document).select_related("author").order_by("-id")
+        page = Paginator(chat, self.chat_per_page).get_page(request.GET.get("p"))
+        for thread in threads:
+            thread.when = local_time(thread.created)
+            for comment in thread.comments.all():
+                comment.when = local_time(comment.created)
+        for message in page:
+            message.when = local_time(message.created)
+        return self._page(
+            request,
+            "discussion.html",
+            document,
+            f"Comments and chat of “{document}”",
+            threads=threads,
+            page=page,
+            may_delete=request.user.has_perm("collab.delete_document"),
+        )
+
+    def _discussion_delete(self, request, pk, act, done: str, anchor: str):
+        if request.method != "POST":
+            raise PermissionDenied
+        self._may_see_discussion(request)
+        self.require(request, "delete_document")
+        try:
+            act(actor=request.user, reason=_reason(request))
+        except discussion.NotAllowed:
+            messages.info(request, "It was deleted already.")
+        else:
+            messages.success(request, done)
+        return redirect(reverse("admin:collab_document_discussion", args=[pk]) + anchor)
+
+    def comment_delete_view(self, request, pk, comment_id):
+        comment = get_object_or_404(
+            Comment.objects.select_related("thread__document"), pk=comment_id, thread__document_id=pk
+        )
+        return self._discussion_delete(
+            request,
+            pk,
+            lambda **kw: moderation.comment_delete(comment=comment, **kw),
+            f"Deleted {comment.author_name}'s comment: everyone connected sees it gone within a second.",
+            f"#thread-{comment.thread_id}",
+        )
+
+    def chat_delete_view(self, request, pk, message_id):
+        message = get_object_or_404(ChatMessage.objects.select_related("document"), pk=message_id, document_id=pk)
+        return self._discussion_delete(
+            request,
+            pk,
+            lambda **kw: moderation.chat_message_delete(message=message, **kw),
+            f"Deleted {message.author_name}'s chat message: everyone connected sees it gone within a second.",
+            "#chat",
+        )
+
 
 @admin.register(Membership)
 class MembershipAdmin(ReadOnlyAdmin):
@@ -558,6 +654,7 @@ class ReportAdmin(PermissionActionsMixin, admin.ModelAdmin):
     list_select_related = ("document", "resolved_by")
     readonly_fields = (
         "document",
+        "reported_item",
         "reporter",
         "reporter_name",
         "reason",
@@ -576,6 +673,27 @@ class ReportAdmin(PermissionActionsMixin, admin.ModelAdmin):
     @admin.display(description="reason")
     def short_reason(self, obj):
         return shortened(obj.reason)
+
+    @admin.display(description="reported comment or chat message")
+    def reported_item(self, obj):
+        """What the report points at, as plain text, with the way to it in the document's discussion."""
+        item = obj.comment or obj.chat_message
+        if item is None:
+            return "The document itself"
+        kind = "Comment" if obj.comment else "Chat message"
+        url = reverse("admin:collab_document_discussion", args=[obj.document_id])
+        url += f"#thread-{item.thread_id}" if obj.comment else f"#chat-{item.pk}"
+        state = " (deleted)" if item.deleted_at else ""
+        return format_html(
+            '{} by {}{}, {}: <pre class="collab-content collab-reported">{}</pre>'
+            '<a href="{}">See it in the discussion</a>',
+            kind,
+            item.author_name,
+            state,
+            local_time(item.created),
+            item.body,
+            url,
+        )
 
     # A document reported for vandalism is one click from its last good version.
 

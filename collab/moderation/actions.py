@@ -14,10 +14,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from collab.access import documents, sharing
+from collab.discussion import service as discussion
 from collab.discussion.service import threads_reattach
 from collab.history import restore
 from collab.history.authorship import author_for_user
-from collab.models import AuditEntry, Document, Report, Restore, Version
+from collab.models import AuditEntry, ChatMessage, Comment, Document, Report, Restore, Version
 
 
 def audit(*, actor, action: str, target, reason: str = "", target_repr: str | None = None) -> AuditEntry:
@@ -104,12 +105,46 @@ def version_restore(*, version: Version, actor, reason: str = "") -> Restore | N
     return restored
 
 
-def report_create(*, document: Document, reporter, reporter_name: str, reason: str) -> Report:
+@transaction.atomic
+def comment_delete(*, comment: Comment, actor, reason: str = "") -> None:
+    """Delete a comment (a thread left empty goes with it); open pages are told within a
+    second, through each room's discussion catch-up. NotAllowed if it is gone already."""
+    document = comment.thread.document
+    discussion.comment_delete(document_id=document.pk, comment=comment.pk, by_moderator=True)
+    audit(
+        actor=actor,
+        action="delete comment in",
+        target=document,
+        reason=reason,
+        target_repr=f"{document}: {comment.author_name}: “{comment.body[:120]}”",
+    )
+
+
+@transaction.atomic
+def chat_message_delete(*, message: ChatMessage, actor, reason: str = "") -> None:
+    """Delete a chat message (shown as deleted in the conversation), as comment_delete."""
+    document = message.document
+    discussion.chat_delete(document_id=document.pk, message=message.pk)
+    audit(
+        actor=actor,
+        action="delete chat message in",
+        target=document,
+        reason=reason,
+        target_repr=f"{document}: {message.author_name}: “{message.body[:120]}”",
+    )
+
+
+def report_create(
+    *, document: Document, reporter, reporter_name: str, reason: str, comment=None, chat_message=None
+) -> Report:
+    """A report on the document, or on one of its comments or chat messages."""
     return Report.objects.create(
         document=document,
         reporter=reporter if reporter is not None and reporter.is_authenticated else None,
         reporter_name=reporter_name,
         reason=reason,
+        comment=comment,
+        chat_message=chat_message,
     )
 
 

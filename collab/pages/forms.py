@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from collab.access import sharing
 from collab.access.identity import GUEST_MARK
-from collab.models import SHARED_ROLES, Document, Profile
+from collab.models import SHARED_ROLES, ChatMessage, Comment, Document, Profile
 
 EXPIRY_CHOICES = [("", "Never"), ("1h", "In 1 hour"), ("1d", "In 1 day"), ("7d", "In 7 days"), ("30d", "In 30 days")]
 EXPIRY_DELTAS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -110,10 +110,49 @@ class HistoryVisibilityForm(forms.Form):
     history_for_viewers = forms.BooleanField(required=False, label="Let viewers see the history")
 
 
+class DiscussionSettingsForm(forms.Form):
+    comments_enabled = forms.BooleanField(required=False, label="Allow comments")
+    chat_enabled = forms.BooleanField(required=False, label="Allow chat")
+
+
 class ReportForm(forms.Form):
     reason = forms.CharField(
         max_length=2000, widget=forms.Textarea(attrs={"rows": 4}), label="What is wrong with this document?"
     )
+    # The comment or chat message reported, if any: one of this document's.
+    comment = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    chat_message = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, document: Document, **kwargs):
+        self.document = document
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        data = super().clean()
+        comment, message = data.get("comment"), data.get("chat_message")
+        data["comment"] = data["chat_message"] = None
+        if comment is not None:
+            data["comment"] = Comment.objects.filter(pk=comment, thread__document=self.document).first()
+            if data["comment"] is None:
+                raise forms.ValidationError("That comment is not in this document.")
+        if message is not None:
+            data["chat_message"] = ChatMessage.objects.filter(pk=message, document=self.document).first()
+            if data["chat_message"] is None:
+                raise forms.ValidationError("That chat message is not in this document.")
+        return data
+
+    def reported(self):
+        """The comment or chat message the form points at (from its initial or posted ids), or None."""
+        field = "comment" if self["comment"].value() not in (None, "") else "chat_message"
+        model = Comment if field == "comment" else ChatMessage
+        key = self[field].value()
+        if key in (None, "") or not str(key).isdigit():
+            return None
+        found = model.objects.filter(pk=int(key))
+        found = (
+            found.filter(thread__document=self.document) if model is Comment else found.filter(document=self.document)
+        )
+        return found.first()
 
 
 class GuestForm(forms.Form):

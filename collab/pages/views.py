@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from collab.access import documents, sharing
 from collab.access.identity import display_name, identity_for
 from collab.access.rights import SESSION_GUEST_NAME
+from collab.discussion import service as discussion
 from collab.history.versions import history_visible
 from collab.models import Document, Membership, Role, ShareLink
 from collab.moderation import actions as moderation
@@ -29,6 +30,7 @@ from collab.pages.forms import (
     AccountForm,
     AddMemberForm,
     CreateLinkForm,
+    DiscussionSettingsForm,
     GuestForm,
     HistoryVisibilityForm,
     MemberRoleForm,
@@ -72,6 +74,7 @@ def home(request):
         {
             "documents": documents.documents_for_user(user=request.user),
             "memberships": documents.memberships_for_user(user=request.user),
+            "mentions": discussion.mentions_for(user=request.user),
         },
     )
 
@@ -227,22 +230,38 @@ def export_filename(title: str) -> str:
 @require_http_methods(["GET", "POST"])
 @with_document()
 def document_report(request, document, role):
-    form = ReportForm(request.POST or None)
+    # A comment or chat message is reported from its own Report link (?comment=<id> or ?chat_message=<id>).
+    initial = {key: request.GET[key] for key in ("comment", "chat_message") if request.GET.get(key, "").isdigit()}
+    form = ReportForm(request.POST or None, initial=initial, document=document)
     if request.method == "POST" and form.is_valid():
         moderation.report_create(
             document=document,
             reporter=request.user,
             reporter_name=identity_for(user=request.user, guest_name=request.session.get(SESSION_GUEST_NAME, "")).name,
             reason=form.cleaned_data["reason"],
+            comment=form.cleaned_data["comment"],
+            chat_message=form.cleaned_data["chat_message"],
         )
         messages.success(request, "Thank you: the moderators will look at this document.")
         return redirect(document)
-    return render(request, "collab/report.html", {"document": document, "form": form})
+    status = 400 if request.method == "POST" else 200
+    context = {"document": document, "form": form, "reported": form.reported()}
+    return render(request, "collab/report.html", context, status=status)
 
 
 # -- sharing ------------------------------------------------------------------
 
-SHARE_ACTIONS = ("add_member", "set_role", "remove_member", "create_link", "revoke_link", "transfer", "history")
+SHARE_ACTIONS = (
+    "add_member",
+    "set_role",
+    "remove_member",
+    "create_link",
+    "revoke_link",
+    "transfer",
+    "history",
+    "discussion",
+)
+CAN = {Role.EDITOR: "edit", Role.COMMENTER: "comment", Role.VIEWER: "view"}
 
 
 @require_http_methods(["GET", "POST"])
@@ -260,9 +279,7 @@ def document_share(request, document, role):
     if action == "add_member" and add_form.is_valid():
         user = add_form.cleaned_data["username"]
         sharing.membership_set(document=document, user=user, role=add_form.cleaned_data["role"])
-        messages.success(
-            request, f"{display_name(user)} can now {add_form.cleaned_data['role'] == 'editor' and 'edit' or 'view'}."
-        )
+        messages.success(request, f"{display_name(user)} can now {CAN[Role(add_form.cleaned_data['role'])]}.")
         return redirect("document_share", document.id)
     if action in ("set_role", "remove_member"):
         membership = get_object_or_404(Membership, pk=request.POST.get("membership"), document=document)
@@ -275,7 +292,7 @@ def document_share(request, document, role):
                 sharing.membership_set(document=document, user=membership.user, role=role_form.cleaned_data["role"])
                 messages.success(request, f"{display_name(membership.user)} is now {role_form.cleaned_data['role']}.")
             else:
-                messages.error(request, "Choose editor or viewer.")
+                messages.error(request, "Choose editor, commenter or viewer.")
         return redirect("document_share", document.id)
     if action == "create_link" and link_form.is_valid():
         sharing.link_create(
@@ -300,6 +317,21 @@ def document_share(request, document, role):
             request, "Viewers can see the history." if document.history_for_viewers else "Only editors see the history."
         )
         return redirect("document_share", document.id)
+    if action == "discussion":
+        talk_form = DiscussionSettingsForm(request.POST)
+        talk_form.is_valid()  # a box left out of the form is False, never an error
+        sharing.discussion_settings_set(
+            document=document,
+            comments=talk_form.cleaned_data["comments_enabled"],
+            chat=talk_form.cleaned_data["chat_enabled"],
+        )
+        on = [
+            name
+            for name, allowed in (("comments", document.comments_enabled), ("chat", document.chat_enabled))
+            if allowed
+        ]
+        messages.success(request, f"Allowed: {' and '.join(on)}." if on else "Comments and chat are turned off.")
+        return redirect("document_share", document.id)
     if action == "transfer" and transfer_form.is_valid():
         new_owner = transfer_form.cleaned_data["username"]
         sharing.ownership_transfer(document=document, new_owner=new_owner)
@@ -314,6 +346,9 @@ def document_share(request, document, role):
         "link_form": link_form,
         "transfer_form": transfer_form,
         "history_form": HistoryVisibilityForm(initial={"history_for_viewers": document.history_for_viewers}),
+        "discussion_form": DiscussionSettingsForm(
+            initial={"comments_enabled": document.comments_enabled, "chat_enabled": document.chat_enabled}
+        ),
         "roles": MemberRoleForm.base_fields["role"].choices,
     }
     return render(request, "collab/share.html", context, status=400 if request.method == "POST" else 200)

@@ -56,6 +56,8 @@ export class ChatPanel {
     this.input = input;
     this.error = error;
     this.me = me; // { name, color }
+    const documentId = document.getElementById("editor-app")?.dataset.documentId;
+    this.reportUrl = documentId ? `/docs/${documentId}/report/` : "";
     this.messages = new Map(); // id -> C (the highest seq seen)
     this.items = new Map(); // id -> its element
     this.more = false;
@@ -286,6 +288,14 @@ export class ChatPanel {
     time.title = new Date(message.created).toLocaleString();
     time.textContent = ago(message.created);
     head.append(time);
+    if (!mine && !message.deleted && this.reportUrl) {
+      const report = document.createElement("a");
+      report.className = "chat-report";
+      report.href = `${this.reportUrl}?chat_message=${message.id}`;
+      report.textContent = "Report";
+      report.setAttribute("aria-label", `Report this message by ${author.name || "someone"}`);
+      head.append(report);
+    }
 
     const body = document.createElement("p");
     body.className = "chat-body";
