@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "csp",
+    "ninja",  # the API's interactive docs (/api/v1/docs), served from its own static files
     "collab",
 ]
 
@@ -326,6 +327,8 @@ COLLAB_TRASH_DAYS = envint("COLLAB_TRASH_DAYS", 30)  # days in the trash before 
 # at least this often while editing goes on.
 # Comments and chat (docs/comments.md): the longest comment and chat message, in
 # characters, and how many discussion messages a connection may send a second (burst 3x).
+# The HTTP API (docs/api.md): requests per token, as django-ninja reads a rate ("600/m").
+COLLAB_API_RATE = os.environ.get("COLLAB_API_RATE", "600/m")
 COLLAB_MAX_COMMENT_CHARS = envint("COLLAB_MAX_COMMENT_CHARS", 5000)
 COLLAB_MAX_CHAT_CHARS = envint("COLLAB_MAX_CHAT_CHARS", 2000)
 COLLAB_RATE_DISCUSSION = envint("COLLAB_RATE_DISCUSSION", 3)

@@ -68,12 +68,22 @@ def unowned_client_id(document_id) -> int:
             return candidate
 
 
-def text_write(*, document_id, text: str, by, author: Author, append: bool = False) -> int | None:
+class Changed(Exception):
+    """The document changed since the log position the writer last read."""
+
+
+def text_write(
+    *, document_id, text: str, by, author: Author, append: bool = False, expect_seq: int | None = None
+) -> int | None:
     """Make the document's text `text` (or add `text` at its end), as one edit by
     `author` computed as a restore is; the log position of the edit, or None if the
-    text is that already. Open editors get it from the log as they get a restore."""
+    text is that already. Open editors get it from the log as they get a restore.
+    With `expect_seq`, Changed unless the log is still at that position."""
     client_id = unowned_client_id(document_id)
-    current = persistence.read_since(document_id).all_updates()
+    state = persistence.read_since(document_id)
+    if expect_seq is not None and state.seq != expect_seq:
+        raise Changed(f"the document is at {state.seq}, not {expect_seq}")
+    current = state.all_updates()
     if append:
         doc, now = new_doc()
         for update in current:

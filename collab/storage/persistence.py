@@ -117,10 +117,16 @@ def last_seqs(document_ids) -> dict[str, int]:
 
 def document_text(document_id) -> str:
     """The current text, built from the database alone."""
+    return text_and_seq(document_id)[0]
+
+
+def text_and_seq(document_id) -> tuple[str, int]:
+    """The current text and the log position it is at."""
+    state = read_since(document_id)
     doc, text = new_doc()
-    for update in read_since(document_id).all_updates():
+    for update in state.all_updates():
         apply_stored(doc, update)
-    return str(text)
+    return str(text), state.seq
 
 
 # -- writing ------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The HTTP API (/api/v1/): documents, their content, sharing and versions, for programs."""
