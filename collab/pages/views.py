@@ -25,7 +25,7 @@ from collab.discussion import service as discussion
 from collab.history.versions import history_visible
 from collab.models import Document, Membership, Role, ShareLink
 from collab.moderation import actions as moderation
-from collab.pages import health
+from collab.pages import health, tokens
 from collab.pages.forms import (
     AccountForm,
     AddMemberForm,
@@ -100,8 +100,7 @@ def account(request):
         name = display_name(request.user)
         messages.success(request, f"Saved. You appear as {name} in the documents you open from now on.")
         return redirect("account")
-    status = 400 if request.method == "POST" else 200
-    return render(request, "registration/account.html", {"form": form}, status=status)
+    return tokens.account_page(request, form=form, status=400 if request.method == "POST" else 200)
 
 
 class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
@@ -244,9 +243,8 @@ def document_report(request, document, role):
         )
         messages.success(request, "Thank you: the moderators will look at this document.")
         return redirect(document)
-    status = 400 if request.method == "POST" else 200
     context = {"document": document, "form": form, "reported": form.reported()}
-    return render(request, "collab/report.html", context, status=status)
+    return render(request, "collab/report.html", context)
 
 
 # -- sharing ------------------------------------------------------------------
