@@ -23,8 +23,8 @@ ALLOWED = {
     "history": {"yjs", "storage", "access"},
     "discussion": {"yjs", "storage", "access", "history"},
     "realtime": {"yjs", "infra", "storage", "access", "history", "discussion"},
-    "moderation": {"access", "storage", "history", "discussion"},
-    "pages": {"access", "storage", "moderation", "history", "discussion"},
+    "moderation": {"access", "storage", "history", "discussion", "api"},  # api: the token service, collab.api.tokens
+    "pages": {"access", "storage", "moderation", "history", "discussion", "api"},
     "api": {"access", "storage", "history", "discussion"},
 }
 VIEW_LAYER = ("django.http", "django.shortcuts", "django.views", "django.template", "django.contrib.admin")

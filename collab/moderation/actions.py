@@ -14,11 +14,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from collab.access import documents, sharing
+from collab.api.tokens import token_revoke as revoke
 from collab.discussion import service as discussion
 from collab.discussion.service import threads_reattach
 from collab.history import restore
 from collab.history.authorship import author_for_user
-from collab.models import AuditEntry, ChatMessage, Comment, Document, Report, Restore, Version
+from collab.models import ApiToken, AuditEntry, ChatMessage, Comment, Document, Report, Restore, Version
 
 
 def audit(*, actor, action: str, target, reason: str = "", target_repr: str | None = None) -> AuditEntry:
@@ -84,6 +85,24 @@ def user_ban(*, user, actor, reason: str = "") -> None:
         if str(session.get_decoded().get(SESSION_KEY)) == str(user.pk):
             store.delete(session.session_key)  # from the session cache too, not only the table
     audit(actor=actor, action="ban", target=user, reason=reason)
+
+
+@transaction.atomic
+def token_revoke(*, token: ApiToken, actor, reason: str = "") -> bool:
+    """Revoke someone's API token: their next request with it gets 401. False, and nothing
+    on record, if it was revoked already."""
+    token = ApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
+    if token.revoked_at is not None:
+        return False
+    revoke(token=token)
+    audit(
+        actor=actor,
+        action="revoke API token",
+        target=token,
+        reason=reason,
+        target_repr=f"{token} of {token.user.get_username()}",
+    )
+    return True
 
 
 @transaction.atomic

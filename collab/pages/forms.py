@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from django import forms
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from collab.access import sharing
 from collab.access.identity import GUEST_MARK
-from collab.models import SHARED_ROLES, ChatMessage, Comment, Document, Profile
+from collab.models import SHARED_ROLES, ApiToken, ChatMessage, Comment, Document, Profile
 
 EXPIRY_CHOICES = [("", "Never"), ("1h", "In 1 hour"), ("1d", "In 1 day"), ("7d", "In 7 days"), ("30d", "In 30 days")]
 EXPIRY_DELTAS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -52,6 +53,44 @@ class AccountForm(forms.ModelForm):
         if commit:
             Profile.objects.update_or_create(user=user, defaults={"display_name": self.cleaned_data["display_name"]})
         return user
+
+
+TOKEN_EXPIRY_DAYS = [("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days"), ("", "Never")]
+
+
+class ApiTokenForm(forms.Form):
+    """A new personal API token: a name to know it by, its scopes, when it stops working."""
+
+    name = forms.CharField(
+        max_length=ApiToken._meta.get_field("name").max_length,
+        label="Name",
+        error_messages={"required": "Give the token a name: what will use it?"},
+    )
+    scopes = forms.MultipleChoiceField(
+        choices=ApiToken.Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[ApiToken.Scope.DOCUMENTS_READ],
+        error_messages={"required": "Choose at least one scope."},
+    )
+    expires = forms.ChoiceField(choices=TOKEN_EXPIRY_DAYS, required=False, initial="30", label="Expires")
+    # A random mark of this form: sent twice (a reload, a double click), it makes one token.
+    once = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "token_%s")  # beside the account's form on one page
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["once"] = secrets.token_urlsafe(16)
+
+    def clean_name(self):
+        name = single_spaced(self.cleaned_data["name"])
+        if not name:
+            raise forms.ValidationError("Give the token a name: what will use it?")
+        return name
+
+    def expires_at(self):
+        days = self.cleaned_data.get("expires")
+        return timezone.now() + timedelta(days=int(days)) if days else None
 
 
 class RenameForm(forms.ModelForm):

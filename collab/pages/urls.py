@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from collab.pages import authors, history, views
+from collab.pages import authors, history, tokens, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", views.account, name="account"),
+    path("accounts/tokens/", tokens.token_create, name="token_create"),
+    path("accounts/tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token_revoke"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     # Password reset by e-mail: Django's own views, our templates (templates/registration/).
     path("accounts/password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
