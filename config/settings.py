@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "channels",
     "csp",
     "ninja",  # the API's interactive docs (/api/v1/docs), served from its own static files
+    "django_rq",  # `manage.py rqworker webhooks --with-scheduler` delivers webhooks
     "collab",
 ]
 
@@ -329,6 +330,20 @@ COLLAB_TRASH_DAYS = envint("COLLAB_TRASH_DAYS", 30)  # days in the trash before 
 # characters, and how many discussion messages a connection may send a second (burst 3x).
 # The HTTP API (docs/api.md): requests per token, as django-ninja reads a rate ("600/m").
 COLLAB_API_RATE = os.environ.get("COLLAB_API_RATE", "600/m")
+# Webhooks (docs/webhooks.md). Deliveries wait in RQ on REDIS_URL's Redis, run by
+# `manage.py rqworker webhooks --with-scheduler`; without Redis, in threads of the web
+# worker itself. Each attempt has COLLAB_WEBHOOK_TIMEOUT seconds; a failed one is tried
+# again after each delay of COLLAB_WEBHOOK_RETRIES (seconds) in turn; an endpoint whose
+# deliveries fail for good COLLAB_WEBHOOK_DISABLE_AFTER times in a row is turned off.
+# URLs on loopback or private networks are refused unless COLLAB_WEBHOOKS_ALLOW_PRIVATE.
+COLLAB_WEBHOOK_QUEUE = os.environ.get("COLLAB_WEBHOOK_QUEUE", "rq" if REDIS_URL else "thread")
+COLLAB_WEBHOOK_TIMEOUT = float(os.environ.get("COLLAB_WEBHOOK_TIMEOUT", "10"))
+COLLAB_WEBHOOK_RETRIES = [int(s) for s in envlist("COLLAB_WEBHOOK_RETRIES", "10,60,300,1800,7200,21600")]
+COLLAB_WEBHOOK_DISABLE_AFTER = envint("COLLAB_WEBHOOK_DISABLE_AFTER", 5)
+COLLAB_WEBHOOKS_ALLOW_PRIVATE = envbool("COLLAB_WEBHOOKS_ALLOW_PRIVATE")
+# The address people reach collab at, for the links in webhook payloads.
+COLLAB_SITE_URL = os.environ.get("COLLAB_SITE_URL", "http://127.0.0.1:8000")
+RQ_QUEUES = {"webhooks": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 120}}
 COLLAB_MAX_COMMENT_CHARS = envint("COLLAB_MAX_COMMENT_CHARS", 5000)
 COLLAB_MAX_CHAT_CHARS = envint("COLLAB_MAX_CHAT_CHARS", 2000)
 COLLAB_RATE_DISCUSSION = envint("COLLAB_RATE_DISCUSSION", 3)

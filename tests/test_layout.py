@@ -22,10 +22,11 @@ ALLOWED = {
     "access": {"storage", "infra"},
     "history": {"yjs", "storage", "access"},
     "discussion": {"yjs", "storage", "access", "history"},
-    "realtime": {"yjs", "infra", "storage", "access", "history", "discussion"},
+    "webhooks": {"access", "storage"},
+    "realtime": {"yjs", "infra", "storage", "access", "history", "discussion", "webhooks"},
     "moderation": {"access", "storage", "history", "discussion", "api"},  # api: the token service, collab.api.tokens
-    "pages": {"access", "storage", "moderation", "history", "discussion", "api"},
-    "api": {"access", "storage", "history", "discussion"},
+    "pages": {"access", "storage", "moderation", "history", "discussion", "api", "webhooks"},
+    "api": {"access", "storage", "history", "discussion", "webhooks"},
 }
 VIEW_LAYER = ("django.http", "django.shortcuts", "django.views", "django.template", "django.contrib.admin")
 

@@ -676,9 +676,11 @@ async def test_joining_a_locked_document_says_it_is_locked(shared_document, owne
 
 
 class RoomStandIn:
-    """What RoomRights needs of a room: its members, a way to send and to close."""
+    """What RoomRights needs of a room: its members, a way to send and to close, and
+    its discussion (told when what members may say changes)."""
 
     def __init__(self):
+        from collab.realtime.discussion import RoomDiscussion
         from collab.yjs.crdt import new_doc
 
         self.id = "stand-in"
@@ -686,6 +688,12 @@ class RoomStandIn:
         self.members = {}
         self.sent: list[tuple[object, bytes]] = []
         self.closed: list[tuple[object, int]] = []
+        self.discussion = RoomDiscussion(self)
+        self.permissions = None  # the RoomRights under test
+
+    @property
+    def rights(self):
+        return self.permissions.rights
 
     async def send(self, member, frame):
         self.sent.append((member, frame))
@@ -709,7 +717,9 @@ async def test_room_rights_on_their_own_tell_a_new_role_close_a_removed_member_a
     for conn in (editor, guest):
         room.members[conn] = Member(conn, conn.seat, conn.seat.role)
     soon = timezone.now() + timedelta(hours=1)
-    rights = RoomRights(room, access.DocumentRights("d", owner_id=1, version=1, members={2: Role.EDITOR}))
+    rights = room.permissions = RoomRights(
+        room, access.DocumentRights("d", owner_id=1, version=1, members={2: Role.EDITOR})
+    )
     assert rights.can_write(room.members[editor]) and not rights.stale(1) and rights.stale(2)
 
     await rights.apply(

@@ -7,11 +7,15 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
+from django.dispatch import Signal
 from django.utils import timezone
 
 from collab.access import rights as access
 from collab.access import sharing
 from collab.models import Document, Membership, Role
+
+# Sent when a document goes into the trash (its webhooks tell of it: collab.webhooks).
+document_trashed = Signal()  # sender=Document, document=, actor=
 
 
 class NoAccess(Exception):
@@ -85,6 +89,7 @@ def trashed_document_for(*, user, document_id) -> Document:
 def document_trash(*, document: Document, actor) -> None:
     Document.objects.filter(pk=document.pk).update(trashed_at=timezone.now(), trashed_by=actor)
     sharing.rights_changed(document_id=document.pk)
+    document_trashed.send(sender=Document, document=document, actor=actor)
 
 
 @transaction.atomic

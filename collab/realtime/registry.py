@@ -18,6 +18,7 @@ from collab.infra import outage
 from collab.realtime import db, presence
 from collab.realtime.members import Connection, Member, Seat
 from collab.realtime.room import Room
+from collab.webhooks import changes as webhook_changes
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class RoomRegistry:
         self.presence = presence.Publisher()
         self._presence_dirty: set[str] = set()
         self._presence_gone: set[str] = set()
+        self._changes_noted_at = self._changes_flushed_at = time.monotonic()  # for the webhooks
 
     async def join(self, document_id, conn: Connection, seat: Seat, rights=None) -> Room:
         """Put a connection in its document's room; RateLimited if a limit is reached.
@@ -170,6 +172,7 @@ class RoomRegistry:
                 code = session_problem(member, state, sessions, users)
                 if code and room.members.get(member.conn) is member:
                     await room.close_member(member, code, "session ended")
+            await self._note_changes(rooms, read_at)
             for room in rooms:
                 if room.closed:
                     continue
@@ -184,6 +187,19 @@ class RoomRegistry:
                             await room.close_member(member, code, "session ended")
                 except Exception:
                     logger.exception("ticker: room %s failed its tick", room.id)
+
+    async def _note_changes(self, rooms: list[Room], now: float) -> None:
+        """Tell the webhooks which documents changed since the last tick (collab.webhooks.changes),
+        and let them send what is due, at least every second."""
+        since, self._changes_noted_at = self._changes_noted_at, now
+        changed = [room.id for room in rooms if room.edited_at is not None and room.edited_at >= since]
+        if not changed and now - self._changes_flushed_at < 1:
+            return
+        self._changes_flushed_at = now
+        try:
+            await db.run(webhook_changes.tick, changed)
+        except Exception:
+            logger.exception("ticker: could not note changes for webhooks")
 
     def known_accounts(self) -> dict:
         """{user id: user} of the accounts with connections here, as the ticker read

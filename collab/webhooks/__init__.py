@@ -1,0 +1,1 @@
+"""Telling other programs about changes: signed webhooks, delivered from a queue."""
