@@ -25,11 +25,14 @@ from django.utils.dateformat import format as format_date
 from django.utils.html import format_html, format_html_join
 
 from collab.access import identity
+from collab.api.tokens import PREFIX as TOKEN_PREFIX
+from collab.api.tokens import digest_of
 from collab.discussion import service as discussion
 from collab.history import textdiff
 from collab.history.versions import versions_of
 from collab.models import (
     Account,
+    ApiToken,
     AuditEntry,
     ChatMessage,
     Comment,
@@ -858,4 +861,101 @@ class AccountAdmin(PermissionActionsMixin, ReadOnlyAdmin):
             url = reverse("admin:collab_account_ban", args=[obj.pk])
             what = "Ban: deactivate, sign out everywhere and disconnect"
             context["moderation_buttons"] = [ModerationButton(url, what, "Ban")]
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+
+def may_revoke_tokens(user) -> bool:
+    """Who may see and revoke everyone's API tokens: those who may ban an account (the
+    moderator group), since a ban stops its tokens anyway, or change API tokens."""
+    return user.has_perm("collab.ban_user") or user.has_perm("collab.change_apitoken")
+
+
+class TokenStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        if self.value() == "active":
+            return queryset.filter(unexpired, revoked_at__isnull=True)
+        if self.value() == "expired":
+            return queryset.exclude(unexpired).filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(PermissionActionsMixin, ReadOnlyAdmin):
+    """Personal API tokens: who made which, when it was last used, revoked or not. Only a
+    digest of a token is kept, and never shown; paste a leaked token in the search box to
+    find it."""
+
+    list_display = ("name", "user", "last_four", "scope_list", "created_time", "used_time", "expires_time", "state")
+    list_filter = (TokenStateFilter, "created")
+    list_select_related = ("user",)
+    search_fields = ("user__username", "name", "=last4")
+    fields = ("user", "name", "last_four", "scope_list", "created_time", "used_time", "expires_time", "revoked_time")
+    readonly_fields = fields
+    actions = ["revoke_selected"]
+    action_form = ReasonActionForm
+    created_time = timestamp("created", "created")
+    used_time = timestamp("last_used_at", "last used")
+    expires_time = timestamp("expires_at", "expires")
+    revoked_time = timestamp("revoked_at", "revoked")
+
+    @admin.display(description="token")
+    def last_four(self, obj):
+        return f"…{obj.last4}"
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes)
+
+    @admin.display(description="state")
+    def state(self, obj):
+        if obj.revoked_at:
+            return format_html("revoked {}", local_time(obj.revoked_at))
+        return "active" if obj.is_usable() else "expired"
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term.startswith(TOKEN_PREFIX):  # a whole token, found by its digest
+            return queryset.filter(digest=digest_of(term)), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or may_revoke_tokens(request.user)
+
+    def has_revoke_permission(self, request):
+        return may_revoke_tokens(request.user)
+
+    @admin.action(permissions=["revoke"], description="Revoke: programs using them get 401")
+    def revoke_selected(self, request, queryset):
+        revoked = sum(
+            moderation.token_revoke(token=token, actor=request.user, reason=_reason(request))
+            for token in queryset.filter(revoked_at__isnull=True)
+        )
+        messages.success(request, f"Revoked {revoked} token(s).")
+
+    def get_urls(self):
+        own = [path("<int:pk>/revoke/", self.admin_site.admin_view(self.revoke_view), name="collab_apitoken_revoke")]
+        return own + super().get_urls()
+
+    def revoke_view(self, request, pk):
+        if request.method != "POST" or not may_revoke_tokens(request.user):
+            raise PermissionDenied
+        token = get_object_or_404(ApiToken.objects.select_related("user"), pk=pk)
+        if moderation.token_revoke(token=token, actor=request.user, reason=_reason(request)):
+            messages.success(request, f"{token} of {token.user.get_username()} is revoked.")
+        return redirect(reverse("admin:collab_apitoken_change", args=[pk]))
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        if obj is not None and obj.revoked_at is None and may_revoke_tokens(request.user):
+            url = reverse("admin:collab_apitoken_revoke", args=[obj.pk])
+            context["moderation_buttons"] = [ModerationButton(url, "Revoke: programs using it get 401", "Revoke")]
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
