@@ -10,6 +10,7 @@ import { EditorView } from "@codemirror/view";
 
 import { Authors } from "./authors.js";
 import { setupChat } from "./chat.js";
+import { Comments } from "./comments.js";
 import { baseExtensions } from "./setup.js";
 import { ConnectionStatus, TERMINAL_CLOSES } from "./connection.js";
 import { SavedTracker } from "./saved.js";
@@ -66,6 +67,8 @@ function start(app) {
   const authors = authorsToggle
     ? new Authors({ ytext, url: data.authorsUrl, me: user, toggle: authorsToggle })
     : null;
+  // Comment threads anchored to the text, and their panel.
+  const comments = new Comments({ provider, ytext, app });
 
   // CodeMirror injects its styles (style-mod) as a <style> element into a document,
   // which the page's Content-Security-Policy (style-src 'self') blocks; into a shadow
@@ -83,10 +86,12 @@ function start(app) {
         rights.extension(),
         limits.extension(),
         authors ? authors.extension() : [],
+        comments.extension(),
       ],
     }),
   });
   rights.attach(view);
+  comments.attach(view);
 
   // -- connection, saved state, notices -----------------------------------------
   const saved = new SavedTracker(doc, provider, { canSend: () => rights.writable });
@@ -231,6 +236,7 @@ function start(app) {
     limits,
     authors,
     chat,
+    comments,
     text: () => ytext.toString(),
   };
   document.body.dataset.ready = "true";
