@@ -73,14 +73,22 @@ class Changed(Exception):
 
 
 def text_write(
-    *, document_id, text: str, by, author: Author, append: bool = False, expect_seq: int | None = None
+    *,
+    document_id,
+    text: str,
+    by,
+    author: Author,
+    append: bool = False,
+    expect_seq: int | None = None,
+    state: persistence.LogState | None = None,
 ) -> int | None:
     """Make the document's text `text` (or add `text` at its end), as one edit by
     `author` computed as a restore is; the log position of the edit, or None if the
     text is that already. Open editors get it from the log as they get a restore.
-    With `expect_seq`, Changed unless the log is still at that position."""
+    With `expect_seq`, Changed unless the log is still at that position; `state`: the
+    log as the caller read it, to diff against."""
     client_id = unowned_client_id(document_id)
-    state = persistence.read_since(document_id)
+    state = state or persistence.read_since(document_id)
     if expect_seq is not None and state.seq != expect_seq:
         raise Changed(f"the document is at {state.seq}, not {expect_seq}")
     current = state.all_updates()
@@ -99,9 +107,12 @@ def text_write(
 def version_restore(*, version: Version, by, author: Author) -> Restore | None:
     """Make `version`'s text the document's again, as `by`; None if it already is."""
     document_id = version.document_id
-    version_cut(document_id=document_id, kind=Version.Kind.BEFORE_RESTORE)
+    # The version cut before and the restore's diff come from one read of the log: all
+    # that the restore removes is in that version (what is typed later, it leaves alone).
+    state = persistence.read_since(document_id)
+    version_cut(document_id=document_id, kind=Version.Kind.BEFORE_RESTORE, state=state)
     with transaction.atomic():
-        seq = text_write(document_id=document_id, text=version.text, by=by, author=author)
+        seq = text_write(document_id=document_id, text=version.text, by=by, author=author, state=state)
         if seq is None:
             return None
         return Restore.objects.create(

@@ -26,9 +26,10 @@ from collab.storage import persistence
 from collab.yjs.crdt import TEXT_NAME, apply_stored, decode_state_vector
 
 
-def archive(document_id) -> tuple[Doc, int]:
-    """The document with every item it ever had (deleted ones too), and its log position."""
-    state = persistence.read_since(document_id)
+def archive(document_id, state: persistence.LogState | None = None) -> tuple[Doc, int]:
+    """The document with every item it ever had (deleted ones too), and its log position
+    (of the log as read now, or as `state` holds it)."""
+    state = state or persistence.read_since(document_id)
     doc = Doc(skip_gc=True)
     doc.get(TEXT_NAME, type=Text)
     for update in state.all_updates():
@@ -66,14 +67,17 @@ def due(now: float, edited_at: float | None, unversioned_since: float | None) ->
     )
 
 
-def version_cut(*, document_id, kind: str = Version.Kind.AUTO, by=None, name: str = "") -> Version | None:
-    """Cut a version of the log as it is; None if nothing changed since the last one.
+def version_cut(
+    *, document_id, kind: str = Version.Kind.AUTO, by=None, name: str = "", state: persistence.LogState | None = None
+) -> Version | None:
+    """Cut a version of the log as it is (or as `state` read it); None if nothing
+    changed since the last one.
 
     A named cut of unchanged text names the last version instead (if it has no name yet).
     The archive is read and its text built before the document's row is locked, so
     appends wait only for the comparison and the insert.
     """
-    doc, seq = archive(document_id)
+    doc, seq = archive(document_id, state)
     text = str(doc.get(TEXT_NAME, type=Text))
     with transaction.atomic():
         # The row lock orders cuts of one document, whichever workers make them.
