@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from collab.access import sharing
+from collab.history import versions
 from tests.browser import (
     chromium,
     editor_content,
@@ -152,6 +153,8 @@ def test_two_people_comment_and_reply_and_see_each_others_threads_live_on_two_wo
         # Olivia sees the reply live, then edits her own comment (and only hers).
         expect(card.locator(".comment")).to_have_count(2)
         expect(card.locator(".comment").nth(1)).to_contain_text("The 2027 one")
+        expect(card.locator(".comment").nth(1).locator(".mention")).to_have_text("@olivia")  # not the full stop
+        screenshot(olivia, "comments-reply")
         expect(card.locator(".comment").nth(1).locator(".comment-edit")).to_have_count(0)
         card.locator(".comment").first.locator(".comment-edit").click()
         box = card.locator(".edit-form textarea")
@@ -232,6 +235,34 @@ def test_deleting_the_whole_commented_text_shows_the_thread_detached_with_its_qu
         open_panel(fresh)
         expect(thread_card(fresh, "Too vague.").locator(".detached")).to_be_visible()
         screenshot(olivia, "comments-detached")
+
+
+def test_restoring_a_version_that_brings_the_words_back_attaches_their_thread_again(server, owner, editor):
+    document = make_document(owner, text=TEXT, share=[(editor, "editor")])
+    versions.version_cut(document_id=document.id)  # the text as it was, kept as a version
+    cookies = session_cookie(owner), session_cookie(editor)
+    with chromium() as browser:
+        context, olivia = open_editor(browser, server.url, cookies[0], document)
+        _, edith = open_editor(browser, server.url, cookies[1], document)
+        loaded(edith)
+        card = comment_on(olivia, "budget", "Which one?")
+        expect_highlights(edith, ["budget"])
+        select(edith, "budget ")
+        edith.keyboard.press("Backspace")
+        wait_saved(edith)
+        expect(card.locator(".detached")).to_be_visible()
+
+        history = context.new_page()
+        history.goto(f"{server.url}/docs/{document.id}/history/")
+        history.locator(".version-row").last.get_by_role("link", name="View").click()
+        history.get_by_role("link", name="Restore this version").click()
+        history.get_by_role("button", name="Restore").click()
+        expect(history.locator(".messages")).to_contain_text("Restored the version of")
+
+        for page in (olivia, edith):
+            wait_text(page, TEXT)
+            expect_highlights(page, ["budget"])
+        expect(card.locator(".detached")).to_be_hidden()
 
 
 def test_a_commenter_cannot_change_the_text_but_can_comment_and_a_viewer_only_reads(server, owner, viewer):
@@ -332,3 +363,51 @@ def test_the_comments_panel_fits_a_phone_360_px_wide_in_the_dark_scheme(server, 
         page.locator("#comments-close").click()
         expect(page.locator("#comments-pane")).to_be_hidden()
         expect(page.locator("#comments-toggle")).to_be_focused()
+
+
+def test_a_comment_the_server_refuses_says_why_and_keeps_what_was_written(server, owner):
+    document = make_document(owner, text=TEXT)
+    with chromium() as browser:
+        _, page = open_editor(browser, server.url, session_cookie(owner), document)
+        loaded(page)
+        select(page, "budget")
+        page.locator(".cm-comment-button").click()
+        too_long = "x" * 5001
+        page.locator("#comment-composer-text").fill(too_long)
+        page.locator("#comment-composer button[type=submit]").click()
+        expect(page.locator("#comments-error")).to_contain_text("longer than 5000 characters")
+        expect(page.locator("#comment-composer-text")).to_have_value(too_long)
+        expect(page.locator("#comment-composer button[type=submit]")).to_be_enabled()
+        expect(page.locator(".thread")).to_have_count(0)
+        # Shorter, it goes through, and the error goes away.
+        page.locator("#comment-composer-text").fill("Shorter.")
+        page.locator("#comment-composer button[type=submit]").click()
+        expect(thread_card(page, "Shorter.")).to_be_visible()
+        expect(page.locator("#comments-error")).to_be_hidden()
+
+
+def test_turning_comments_off_on_the_share_page_hides_them_live_and_on_again_shows_them(server, owner):
+    document = make_document(owner, text=TEXT)
+    cookie = session_cookie(owner)
+    with chromium() as browser:
+        context, page = open_editor(browser, server.url, cookie, document)
+        loaded(page)
+        comment_on(page, "budget", "Keep this?")
+        share = context.new_page()
+        share.goto(f"{server.url}/docs/{document.id}/share/")
+        settings = share.locator("#discussion-settings")
+
+        settings.get_by_label("Allow comments").uncheck()
+        settings.get_by_role("button", name="Save").click()
+        expect(page.locator("#comments-toggle")).to_be_hidden()
+        expect(page.locator("#comments-pane")).to_be_hidden()
+        expect_highlights(page, [])
+        select(page, "project")
+        expect(page.locator(".cm-comment-button")).to_have_count(0)
+
+        share.goto(f"{server.url}/docs/{document.id}/share/")
+        settings.get_by_label("Allow comments").check()
+        settings.get_by_role("button", name="Save").click()
+        expect(page.locator("#comments-toggle")).to_be_visible()
+        expect(page.locator("#comments-count")).to_have_text("1")
+        expect_highlights(page, ["budget"])

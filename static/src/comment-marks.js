@@ -7,8 +7,8 @@
 // or just after the range stays outside it, text typed inside it is in it, and once
 // every quoted character is deleted both ends resolve to the same place: the thread
 // is detached. The highlights follow edits at once (mapped through each change) and
-// are computed again from the anchors shortly after, which also brings them back
-// when an undo or a restore returns the text.
+// are computed again from the anchors shortly after (and whenever a thread changes:
+// a restore that brings the text back gives a detached thread new anchors).
 import * as Y from "yjs";
 import { ySyncFacet } from "y-codemirror.next";
 import { StateEffect, StateField } from "@codemirror/state";
@@ -42,6 +42,8 @@ const marksTheme = EditorView.theme({
   },
   ".cm-comment-draft": { backgroundColor: "var(--comment-mark-draft)", borderBottom: "2px dashed var(--comment-line)" },
   ".cm-tooltip.cm-comment-tooltip": { border: "0", background: "transparent" },
+  // Only while the editor (or the button itself) has the focus: not on a selection left behind.
+  "&:not(.cm-focused):not(:focus-within) .cm-comment-tooltip": { display: "none" },
   ".cm-comment-button": {
     font: "600 13px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
     padding: "4px 10px",
@@ -75,13 +77,21 @@ export function anchorFor(state, from, to) {
  * when this page does not have the text it names (not synced yet, or on its way).
  */
 export function resolveAnchor(state, anchor) {
-  const ySync = state.facet(ySyncFacet);
+  const ytext = state.facet(ySyncFacet).ytext;
+  const at = (json) => {
+    // Not through undone deletions: an undo writes the text anew, and only the page
+    // that undid knows which old characters the new ones stand for. Every page shows
+    // the same: the thread stays detached (a restore attaches it again, on the server).
+    const position = Y.createAbsolutePositionFromRelativePosition(Y.createRelativePositionFromJSON(json), ytext.doc, false);
+    return position && position.type === ytext ? position.index : null;
+  };
   try {
-    const from = ySync.fromYPos(anchor.start).pos;
-    const to = ySync.fromYPos(anchor.end).pos;
+    const from = at(anchor.start);
+    const to = at(anchor.end);
+    if (from === null || to === null) return null; // an item this page does not have (yet)
     return { from, to: Math.max(from, to) };
   } catch {
-    return null; // an item this document does not have
+    return null; // not a position at all
   }
 }
 

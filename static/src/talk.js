@@ -52,11 +52,13 @@ export function bodyNodes(body) {
   let last = 0;
   for (const match of body.matchAll(MENTION)) {
     if (match.index > last) nodes.push(document.createTextNode(body.slice(last, match.index)));
+    const name = match[0].replace(/\.+$/, ""); // "@ana." ends a sentence
+    if (name.length < 2) continue; // "@..." names nobody
     const mention = document.createElement("span");
     mention.className = "mention";
-    mention.textContent = match[0];
+    mention.textContent = name;
     nodes.push(mention);
-    last = match.index + match[0].length;
+    last = match.index + name.length;
   }
   if (last < body.length) nodes.push(document.createTextNode(body.slice(last)));
   return nodes;
