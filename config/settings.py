@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "collab.pages.metrics.RequestMetrics",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -344,6 +345,15 @@ COLLAB_WEBHOOKS_ALLOW_PRIVATE = envbool("COLLAB_WEBHOOKS_ALLOW_PRIVATE")
 # The address people reach collab at, for the links in webhook payloads.
 COLLAB_SITE_URL = os.environ.get("COLLAB_SITE_URL", "http://127.0.0.1:8000")
 RQ_QUEUES = {"webhooks": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 120}}
+# Metrics (docs/operations.md): where the worker processes write their series, so that
+# /metrics sums them (prometheus_client's multiprocess mode; empty: each process its own),
+# and who may read /metrics: a bearer token, or the listed client addresses.
+COLLAB_METRICS_DIR = os.environ.get("COLLAB_METRICS_DIR", "")
+if COLLAB_METRICS_DIR:
+    os.makedirs(COLLAB_METRICS_DIR, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = COLLAB_METRICS_DIR
+COLLAB_METRICS_TOKEN = os.environ.get("COLLAB_METRICS_TOKEN", "")
+COLLAB_METRICS_ALLOW = envlist("COLLAB_METRICS_ALLOW", "127.0.0.1,::1")
 COLLAB_MAX_COMMENT_CHARS = envint("COLLAB_MAX_COMMENT_CHARS", 5000)
 COLLAB_MAX_CHAT_CHARS = envint("COLLAB_MAX_CHAT_CHARS", 2000)
 COLLAB_RATE_DISCUSSION = envint("COLLAB_RATE_DISCUSSION", 3)

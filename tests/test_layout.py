@@ -22,10 +22,10 @@ ALLOWED = {
     "access": {"storage", "infra"},
     "history": {"yjs", "storage", "access"},
     "discussion": {"yjs", "storage", "access", "history"},
-    "webhooks": {"access", "storage"},
+    "webhooks": {"access", "storage", "infra"},
     "realtime": {"yjs", "infra", "storage", "access", "history", "discussion", "webhooks"},
     "moderation": {"access", "storage", "history", "discussion", "api"},  # api: the token service, collab.api.tokens
-    "pages": {"access", "storage", "moderation", "history", "discussion", "api", "webhooks"},
+    "pages": {"access", "storage", "moderation", "history", "discussion", "api", "webhooks", "infra"},
     "api": {"access", "storage", "history", "discussion", "webhooks"},
 }
 VIEW_LAYER = ("django.http", "django.shortcuts", "django.views", "django.template", "django.contrib.admin")

@@ -50,6 +50,9 @@ class Outage:
     def failed(self, what: str, exc: BaseException) -> None:
         """`what` failed with `exc`: a warning if it starts an outage or a reminder is
         due; other errors than connection errors are warnings every time."""
+        from collab.infra.metrics import OUTAGE_ERRORS
+
+        OUTAGE_ERRORS.labels(self.service).inc()
         if not is_connection_error(exc):
             logger.warning("%s failed: %s", what, describe(exc))
             return

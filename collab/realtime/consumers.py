@@ -11,6 +11,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from collab.exceptions import CloseCode, ConnectionClosingError, MessageTooLarge, TextFrame
+from collab.infra import metrics
 from collab.realtime.members import seat_for
 from collab.realtime.registry import get_registry
 from collab.realtime.sockets import EXTENSION
@@ -60,6 +61,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 extensions=query.get("ext") == ["1"],
             )
         if seat is None:
+            metrics.CONNECTS.labels("refused").inc()
             await self.close()  # before accept: the handshake is refused with HTTP 403
             return
         await self.accept()
@@ -73,7 +75,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             self.write_frame = writer.write
         try:
             self.room = await get_registry().join(document_id, self, seat, rights)
+            metrics.CONNECTS.labels("accepted").inc()
+            metrics.CONNECTIONS.labels(metrics.WORKER).inc()
         except ConnectionClosingError as exc:
+            metrics.CONNECTS.labels(f"refused {exc.code}").inc()
             logger.warning("document %s: refusing a connection with %d: %s", document_id, exc.code, exc)
             await self.close_with(exc.code, str(exc))
         except Exception:
@@ -98,6 +103,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         try:
             if bytes_data is None:
                 raise TextFrame("text frames are not part of the protocol")
+            metrics.MESSAGES_IN.inc()
+            metrics.BYTES_IN.inc(len(bytes_data))
             if len(bytes_data) > self.max_message_bytes:
                 raise MessageTooLarge(f"{len(bytes_data)} bytes")
             await room.receive(self, bytes_data)
@@ -123,6 +130,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     async def leave_room(self):
         room, self.room = self.room, None
         if room is not None:
+            metrics.CONNECTIONS.labels(metrics.WORKER).dec()
             await get_registry().leave(room, self)
 
     # The room's view of this connection (collab.realtime.room.Connection).
@@ -136,6 +144,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     async def close_with(self, code: int, reason: str = "") -> None:
         if not self.closing:
             self.closing = True
+            metrics.CLOSES.labels(str(code)).inc()
             await self.close(code=code, reason=reason[:120])
 
 

@@ -13,8 +13,9 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
 from collab.access import rights as access
+from collab.access.documents import HeadingTitles
 from collab.exceptions import CloseCode, RateLimited
-from collab.infra import outage
+from collab.infra import metrics, outage
 from collab.realtime import db, presence
 from collab.realtime.members import Connection, Member, Seat
 from collab.realtime.room import Room
@@ -38,6 +39,7 @@ class RoomRegistry:
         self.sessions: Counter[str] = Counter()
         self.users: Counter[int] = Counter()
         self._user_hashes: dict = {}  # the accounts' state at the last tick
+        self._headings = HeadingTitles()  # the documents' first headings, for their titles
         self._accounts: dict = {}  # the users of this worker's connections, as the ticker last read them
         self._accounts_read_at = float("-inf")  # when that read began (time.monotonic)
         self._newcomers: list[tuple[Room, Member]] = []  # joined since the ticker's last read began
@@ -104,6 +106,7 @@ class RoomRegistry:
         # The last one out: store everything, then unload. A newcomer meanwhile
         # waits for this and loads a fresh room from the database.
         del self.rooms[room.id]
+        metrics.ROOMS.labels(metrics.WORKER).dec()
         task = self._closing[room.id] = asyncio.create_task(room.stop())
         try:
             await asyncio.shield(task)
@@ -137,6 +140,7 @@ class RoomRegistry:
                 room = Room(document_id, layer=cross_worker_layer())
                 await room.start(rights)
                 self.rooms[document_id] = room
+                metrics.ROOMS.labels(metrics.WORKER).inc()
             finally:
                 del self._opening[document_id]
                 opened.set_result(None)
@@ -172,7 +176,8 @@ class RoomRegistry:
                 code = session_problem(member, state, sessions, users)
                 if code and room.members.get(member.conn) is member:
                     await room.close_member(member, code, "session ended")
-            await self._note_changes(rooms, read_at)
+            changed = await self._note_changes(rooms, read_at)
+            await self._titles_from_headings(rooms, changed, state.titles)
             for room in rooms:
                 if room.closed:
                     continue
@@ -188,18 +193,34 @@ class RoomRegistry:
                 except Exception:
                     logger.exception("ticker: room %s failed its tick", room.id)
 
-    async def _note_changes(self, rooms: list[Room], now: float) -> None:
+    async def _note_changes(self, rooms: list[Room], now: float) -> list[str]:
         """Tell the webhooks which documents changed since the last tick (collab.webhooks.changes),
-        and let them send what is due, at least every second."""
+        and let them send what is due, at least every second; the ids of those documents."""
         since, self._changes_noted_at = self._changes_noted_at, now
         changed = [room.id for room in rooms if room.edited_at is not None and room.edited_at >= since]
         if not changed and now - self._changes_flushed_at < 1:
-            return
+            return changed
         self._changes_flushed_at = now
         try:
             await db.run(webhook_changes.tick, changed)
         except Exception:
             logger.exception("ticker: could not note changes for webhooks")
+        return changed
+
+    async def _titles_from_headings(self, rooms: list[Room], changed: list[str], titles: dict[str, str]) -> None:
+        """Documents titled after their first heading follow it (collab.access.documents.HeadingTitles)."""
+        edited = set(changed)
+        texts = {
+            room.id: (titles[room.id], str(room.text))
+            for room in rooms
+            if room.id in titles and self._headings.looks_at(room.id, titles[room.id], edited=room.id in edited)
+        }
+        self._headings.keep(titles)
+        if texts:
+            try:
+                await db.run(self._headings.retitle, texts)
+            except Exception:
+                logger.exception("ticker: could not title documents after their headings")
 
     def known_accounts(self) -> dict:
         """{user id: user} of the accounts with connections here, as the ticker read

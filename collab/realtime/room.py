@@ -33,6 +33,7 @@ from pycrdt import merge_updates
 from collab.access.rights import DocumentRights
 from collab.exceptions import ClientTooSlow, CloseCode, DocumentTooLarge, ForgedAuthor, RateLimited, RejectedUpdate
 from collab.history import authorship, restore, versions
+from collab.infra import metrics
 from collab.realtime import db
 from collab.realtime.discussion import RoomDiscussion
 from collab.realtime.members import Connection, Member, Seat
@@ -307,10 +308,12 @@ class Room:
             self._idle.set()
 
     async def _commit(self, batch: list[Pending]) -> None:
+        started = time.perf_counter()
         batch = await self._authored(batch)
         batch = await self._within_limit(batch)
         if not batch:
             return
+        metrics.COMMIT_BATCH.observe(len(batch))
         updates = [p.update for p in batch]
         first = await db.append(self.id, updates, [p.author_id for p in batch])
         self.since_compaction += len(batch)
@@ -319,6 +322,7 @@ class Room:
         self._grown(growth)
         self.tracker.add(first, first + len(batch) - 1)
         await self._relay(applied, first_seq=first, stored=updates, growth=growth)
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         if self.since_compaction >= settings.COLLAB_COMPACT_EVERY:
             self.since_compaction = 0
             asyncio.create_task(self._compact())
@@ -599,6 +603,7 @@ class Room:
             state = await db.read_since(self.id, since)
             if state.seq > since:
                 logger.info("room %s: caught up from the log, entries %d..%d", self.id, since + 1, state.seq)
+                metrics.CATCH_UPS.inc()
                 applied = self._apply_all(state.all_updates(), stored=True)
                 self.size = None  # measured again when next needed
                 self.tracker.add(since + 1, state.seq)
@@ -676,6 +681,8 @@ class Room:
         if member.closing:
             return
         member.sent += len(frame)
+        metrics.MESSAGES_OUT.inc()
+        metrics.BYTES_OUT.inc(len(frame))
         try:
             if member.conn.write_frame is not None:
                 member.conn.write_frame(frame)

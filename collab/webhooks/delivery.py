@@ -20,6 +20,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from collab.infra import metrics
 from collab.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from collab.webhooks import guard, signing
 
@@ -78,6 +79,7 @@ def _deliver(delivery_id: int) -> str:
         return _finish(delivery, WebhookDelivery.Status.FAILED)
     retries = settings.COLLAB_WEBHOOK_RETRIES
     if delivery.attempts <= len(retries):
+        metrics.WEBHOOKS.labels("retrying").inc()
         enqueue(delivery.pk, delay=retries[delivery.attempts - 1])
         return "retrying"
     failures = WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failures=F("failures") + 1)
@@ -88,6 +90,7 @@ def _deliver(delivery_id: int) -> str:
 
 
 def _finish(delivery: WebhookDelivery, status: str) -> str:
+    metrics.WEBHOOKS.labels(status).inc()
     delivery.status, delivery.finished_at = status, timezone.now()
     delivery.save(update_fields=["status", "finished_at"])
     return status

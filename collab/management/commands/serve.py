@@ -27,6 +27,7 @@ from daphne.server import Server
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from collab.infra import metrics
 from collab.realtime import presence
 from collab.realtime.sockets import EXTENSION, FrameWriter
 
@@ -61,7 +62,13 @@ class Command(BaseCommand):
         reactor.callWhenRunning(tune_garbage_collection)
         reactor.callWhenRunning(use_loop_connections)
         reactor.callWhenRunning(install_graceful_shutdown, reactor)
-        CollabCommandLine().run([*argv, "config.asgi:application"])
+        forgotten = metrics.forget_dead_workers()  # live gauges of workers that are gone (COLLAB_METRICS_DIR)
+        if forgotten:
+            logger.info("metrics: dropped the live gauges of %d workers no longer running", forgotten)
+        try:
+            CollabCommandLine().run([*argv, "config.asgi:application"])
+        finally:
+            metrics.worker_stopped()
 
 
 def inherited_port(fd: int) -> int | None:
