@@ -33,7 +33,7 @@ $(DATA_DIR)/secret_key:
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
 # Hashed, compressed copies that whitenoise serves with DEBUG off.
-staticfiles/staticfiles.json: static/dist/editor.js static/dist/history.js $(wildcard static/css/*) $(DATA_DIR)/secret_key $(VENV)/.installed
+staticfiles/staticfiles.json: static/dist/editor.js static/dist/history.js $(wildcard static/css/*) $(wildcard static/js/*) $(DATA_DIR)/secret_key $(VENV)/.installed
 	$(BIN)/python manage.py collectstatic --noinput --clear --verbosity 0
 
 run: setup
