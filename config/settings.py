@@ -286,6 +286,9 @@ DAPHNE_MAX_MESSAGE_BYTES = COLLAB_MAX_MESSAGE_BYTES + 1024 * 1024
 # Largest a document may become, measured as what a new client is sent: the sync
 # step 2 of the whole document. An update that would pass it is refused with 4507.
 COLLAB_MAX_DOCUMENT_BYTES = envint("COLLAB_MAX_DOCUMENT_BYTES", 4 * 1024 * 1024)
+# A request body may carry a whole document (the API's PUT), so Django reads up to a
+# little more than one, and the API answers a larger one with its JSON 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = COLLAB_MAX_DOCUMENT_BYTES + 1024 * 1024
 if not 0 < COLLAB_MAX_DOCUMENT_BYTES <= DAPHNE_MAX_MESSAGE_BYTES:
     raise ImproperlyConfigured(
         f"COLLAB_MAX_DOCUMENT_BYTES ({COLLAB_MAX_DOCUMENT_BYTES}) must be positive and at most "
@@ -325,6 +328,8 @@ COLLAB_DB_THREADS = envint("COLLAB_DB_THREADS", 4)  # database threads; on Postg
 COLLAB_DB_TIMEOUT = float(os.environ.get("COLLAB_DB_TIMEOUT", "30"))
 COLLAB_COMPACT_EVERY = envint("COLLAB_COMPACT_EVERY", 500)  # log entries between snapshots
 COLLAB_TRASH_DAYS = envint("COLLAB_TRASH_DAYS", 30)  # days in the trash before `manage.py purge_trash` deletes
+# Largest file the documents page imports as a new document (collab.pages.transfer).
+COLLAB_MAX_IMPORT_BYTES = envint("COLLAB_MAX_IMPORT_BYTES", 1024 * 1024)
 # Versions (docs/history.md): one is cut after this many seconds without an edit, and
 # at least this often while editing goes on.
 # Comments and chat (docs/comments.md): the longest comment and chat message, in

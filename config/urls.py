@@ -6,7 +6,7 @@ from collab.pages.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("collab.pages.urls")),
     path("api/v1/", api.urls),
     path("metrics", metrics_view, name="metrics"),
-    path("", include("collab.pages.urls")),
 ]

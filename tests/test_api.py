@@ -119,6 +119,9 @@ def test_content_is_replaced_and_appended_within_the_limits(owner, shared_docume
     settings.COLLAB_MAX_DOCUMENT_BYTES = 100
     too_big = client.post(url, "x" * 99, content_type="text/markdown")  # 5 bytes there already
     assert too_big.status_code == 413 and "COLLAB_MAX_DOCUMENT_BYTES" in too_big.json()["detail"]
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 200
+    over = client.put(url, "y" * 300, content_type="text/markdown")
+    assert over.status_code == 413 and "request body" in over.json()["detail"]
     Document.objects.filter(pk=shared_document.pk).update(locked=True)
     assert client.put(url, "x", content_type="text/markdown").status_code == 423
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from ninja import NinjaAPI
 from ninja.throttling import AuthRateThrottle
 
@@ -18,6 +19,14 @@ api = NinjaAPI(
     throttle=[AuthRateThrottle(settings.COLLAB_API_RATE)],
     urls_namespace="api",
 )
+
+
+@api.exception_handler(RequestDataTooBig)
+def too_big(request, exc):
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return api.create_response(request, {"detail": f"the request body is over {limit} bytes"}, status=413)
+
+
 for part in (documents, sharing, versions):
     api.add_router("", part.router)
 
