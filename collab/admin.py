@@ -15,7 +15,7 @@ from django.contrib.auth import admin as auth_admin
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -43,10 +43,14 @@ from collab.models import (
     ShareLink,
     Thread,
     Version,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from collab.moderation import actions as moderation
 from collab.realtime import presence
 from collab.storage import persistence
+from collab.webhooks.delivery import send_again
 
 admin.site.site_header = "collab moderation"
 admin.site.site_title = "collab admin"
@@ -959,3 +963,94 @@ class ApiTokenAdmin(PermissionActionsMixin, ReadOnlyAdmin):
             url = reverse("admin:collab_apitoken_revoke", args=[obj.pk])
             context["moderation_buttons"] = [ModerationButton(url, "Revoke: programs using it get 401", "Revoke")]
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ReadOnlyAdmin):
+    """People's webhook endpoints, to look at: their owners change them on the Webhooks
+    page. The signing secret is never shown here."""
+
+    list_display = ("url", "user", "scope", "event_list", "active", "disabled_reason", "failures", "created_time")
+    list_filter = ("active", "created")
+    list_select_related = ("user", "document")
+    search_fields = ("url", "user__username")
+    fields = ("user", "scope", "url", "event_list", "active", "disabled_reason", "failures", "created_time")
+    readonly_fields = fields
+    created_time = timestamp("created", "created")
+
+    @admin.display(description="for")
+    def scope(self, obj):
+        return obj.document.title if obj.document else "all the user's documents"
+
+    @admin.display(description="events")
+    def event_list(self, obj):
+        return ", ".join(obj.events)
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fields = ("at_time", "status_code", "duration_ms", "error", "response")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    at_time = timestamp("at", "at")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(PermissionActionsMixin, ReadOnlyAdmin):
+    """Every event sent to an endpoint, with each attempt; "Send again" sends one once more."""
+
+    list_display = ("event", "endpoint", "owner", "status", "attempts", "last_answer", "created_time", "finished_time")
+    list_filter = ("status", "event", "created")
+    list_select_related = ("endpoint__user",)
+    search_fields = ("message_id", "endpoint__url", "endpoint__user__username")
+    fields = (
+        "message_id",
+        "event",
+        "endpoint",
+        "owner",
+        "status",
+        "attempts",
+        "created_time",
+        "finished_time",
+        "payload",
+    )
+    readonly_fields = fields
+    inlines = [WebhookAttemptInline]
+    actions = ["send_again_selected"]
+    created_time = timestamp("created", "created")
+    finished_time = timestamp("finished_at", "finished")
+
+    def get_queryset(self, request):
+        latest = WebhookAttempt.objects.order_by("-at", "-pk")
+        return super().get_queryset(request).prefetch_related(Prefetch("attempt_log", queryset=latest))
+
+    @admin.display(description="owner", ordering="endpoint__user__username")
+    def owner(self, obj):
+        return obj.endpoint.user
+
+    @admin.display(description="last answer")
+    def last_answer(self, obj):
+        attempts = list(obj.attempt_log.all())
+        if not attempts:
+            return "-"
+        last = attempts[0]
+        answer = str(last.status_code) if last.status_code else shortened(last.error, 60)
+        return f"{answer} in {last.duration_ms} ms"
+
+    def has_send_permission(self, request):
+        return request.user.has_perm("collab.change_webhookdelivery")
+
+    @admin.action(permissions=["send"], description="Send again: the same event, as a new delivery")
+    def send_again_selected(self, request, queryset):
+        chosen = list(queryset.select_related("endpoint"))
+        sent = [send_again(delivery) for delivery in chosen if delivery.endpoint.active]
+        messages.success(request, f"Sent {len(sent)} deliver{'y' if len(sent) == 1 else 'ies'} again.")
+        if len(sent) < len(chosen):
+            messages.warning(request, f"{len(chosen) - len(sent)} not sent: their endpoint is off.")

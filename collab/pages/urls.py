@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from collab.pages import authors, history, tokens, views
+from collab.pages import authors, history, tokens, views, webhooks
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -47,4 +47,11 @@ urlpatterns = [
     path("trash/", views.trash, name="trash"),
     path("trash/<uuid:document_id>/restore/", views.trash_restore, name="trash_restore"),
     path("trash/<uuid:document_id>/delete/", views.trash_delete, name="trash_delete"),
+    path("webhooks/", webhooks.webhooks, name="webhooks"),
+    path("webhooks/<int:endpoint_id>/", webhooks.webhook, name="webhook"),
+    path("webhooks/<int:endpoint_id>/log/", webhooks.webhook_log, name="webhook_log"),
+    path("webhooks/<int:endpoint_id>/switch/", webhooks.webhook_switch, name="webhook_switch"),
+    path("webhooks/<int:endpoint_id>/rotate/", webhooks.webhook_rotate, name="webhook_rotate"),
+    path("webhooks/<int:endpoint_id>/delete/", webhooks.webhook_delete, name="webhook_delete"),
+    path("webhooks/deliveries/<int:delivery_id>/again/", webhooks.delivery_send_again, name="webhook_send_again"),
 ]
