@@ -297,11 +297,19 @@ if not 0 < COLLAB_MAX_DOCUMENT_BYTES <= DAPHNE_MAX_MESSAGE_BYTES:
     )
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+# "plain" lines for people, or "json": one object per line for a log collector
+# (time, level, logger, message, worker, and the document, user and connection where known).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "collab.infra.jsonlog.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     # While Redis is unreachable channels-redis logs a traceback a second, and
     # Django's session store one per session saved: those go to collab.infra.outage,
     # which tells an outage's start and end.
@@ -330,10 +338,6 @@ COLLAB_COMPACT_EVERY = envint("COLLAB_COMPACT_EVERY", 500)  # log entries betwee
 COLLAB_TRASH_DAYS = envint("COLLAB_TRASH_DAYS", 30)  # days in the trash before `manage.py purge_trash` deletes
 # Largest file the documents page imports as a new document (collab.pages.transfer).
 COLLAB_MAX_IMPORT_BYTES = envint("COLLAB_MAX_IMPORT_BYTES", 1024 * 1024)
-# Versions (docs/history.md): one is cut after this many seconds without an edit, and
-# at least this often while editing goes on.
-# Comments and chat (docs/comments.md): the longest comment and chat message, in
-# characters, and how many discussion messages a connection may send a second (burst 3x).
 # The HTTP API (docs/api.md): requests per token, as django-ninja reads a rate ("600/m").
 COLLAB_API_RATE = os.environ.get("COLLAB_API_RATE", "600/m")
 # Webhooks (docs/webhooks.md). Deliveries wait in RQ on REDIS_URL's Redis, run by
@@ -359,9 +363,13 @@ if COLLAB_METRICS_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = COLLAB_METRICS_DIR
 COLLAB_METRICS_TOKEN = os.environ.get("COLLAB_METRICS_TOKEN", "")
 COLLAB_METRICS_ALLOW = envlist("COLLAB_METRICS_ALLOW", "127.0.0.1,::1")
+# Comments and chat (docs/comments.md): the longest comment and chat message, in
+# characters, and how many discussion messages a connection may send a second (burst 3x).
 COLLAB_MAX_COMMENT_CHARS = envint("COLLAB_MAX_COMMENT_CHARS", 5000)
 COLLAB_MAX_CHAT_CHARS = envint("COLLAB_MAX_CHAT_CHARS", 2000)
 COLLAB_RATE_DISCUSSION = envint("COLLAB_RATE_DISCUSSION", 3)
+# Versions (docs/history.md): one is cut after this many seconds without an edit, and
+# at least this often while editing goes on.
 COLLAB_VERSION_IDLE_SECONDS = envint("COLLAB_VERSION_IDLE_SECONDS", 300)
 COLLAB_VERSION_EVERY_SECONDS = envint("COLLAB_VERSION_EVERY_SECONDS", 600)
 COLLAB_RESYNC_INTERVAL = float(os.environ.get("COLLAB_RESYNC_INTERVAL", "0.5"))  # seconds between log checks

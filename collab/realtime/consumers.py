@@ -11,7 +11,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from collab.exceptions import CloseCode, ConnectionClosingError, MessageTooLarge, TextFrame
-from collab.infra import metrics
+from collab.infra import jsonlog, metrics
 from collab.realtime.members import seat_for
 from collab.realtime.registry import get_registry
 from collab.realtime.sockets import EXTENSION
@@ -45,6 +45,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
+        user = self.scope.get("user")
+        jsonlog.bind(
+            document=document_id,
+            user=user.pk if user is not None and user.is_authenticated else "guest",
+            connection=f"{id(self):x}",
+        )
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         tokens = query.get("share", [])
         rights = await get_registry().current_rights(document_id)  # no queries when the room is open here
