@@ -5,11 +5,16 @@ and in Chromium, an endpoint added on the page to a real receiver."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 from playwright.sync_api import expect
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -18,6 +23,7 @@ from collab.access import documents
 from collab.models import Document, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from collab.webhooks import endpoints, events
 from collab.webhooks.delivery import deliver
+from collab.webhooks.signing import new_secret
 from tests.browser import chromium, screenshot, signed_in_context
 from tests.conftest import make_user, session_cookie
 from tests.servers import Server
@@ -487,3 +493,50 @@ def test_the_webhooks_pages_fit_a_phone_in_the_dark_and_show_form_errors(server,
         background = page.evaluate("() => getComputedStyle(document.querySelector('.card')).backgroundColor")
         assert max(int(c) for c in re.findall(r"\d+", background)[:3]) < 60, background
         screenshot(page, "webhook-phone-dark")
+
+
+# -- the documentation's receiver ----------------------------------------------------
+
+
+def documented_receiver() -> str:
+    """The Python receiver of docs/webhooks.md, as printed there."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "webhooks.md").read_text()
+    return next(block for block in re.findall(r"```python\n(.*?)```", text, re.S) if "receiver.py" in block)
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+def test_the_receiver_in_the_docs_verifies_a_real_delivery_and_refuses_a_forged_one(owner, allow_loopback, tmp_path):
+    script = tmp_path / "receiver.py"
+    script.write_text(documented_receiver())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = endpoints.endpoint_create(
+        user=owner, url=f"http://127.0.0.1:{port}/", events=["document.created", "member.added"]
+    )
+    env = {**os.environ, "COLLAB_WEBHOOK_SECRET": endpoint.secret, "PORT": str(port)}
+    receiver = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert until(lambda: listening(port))
+        Document.objects.create(owner=owner, title="Read by the receiver")
+        delivery = WebhookDelivery.objects.get()
+        assert until(lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == "succeeded")
+        assert delivery.attempt_log.get().status_code == 204
+        # Signed with another secret: refused, so it fails.
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(secret=new_secret())
+        forged = a_delivery(endpoint, status="pending", codes=())
+        with override_settings(COLLAB_WEBHOOK_RETRIES=[]):  # one attempt, no retry
+            assert deliver(forged.pk) == "failed"
+        assert forged.attempt_log.get().status_code == 400
+    finally:
+        receiver.terminate()
+        output = receiver.communicate(timeout=10)[0]
+    assert output.splitlines() == ["document.created Read by the receiver"]
