@@ -53,12 +53,14 @@ async def test_metrics_sum_the_connections_of_every_worker(owner, redis_server, 
         clients = [await open_client(workers[i % 2], document, cookie, f"c{i}") for i in range(3)]
         clients[0].insert(0, "counted keystrokes")
         await clients[1].wait_for(lambda: clients[1].value() == "counted keystrokes")
+        # Frames are handed to the metrics at each tick (COLLAB_RESYNC_INTERVAL), not one by one.
+        assert await until(lambda: value(scrape(workers[0], "t0ken"), "collab_ws_messages_total", "in") > 0)
         text = scrape(workers[0], "t0ken")
         assert value(text, "collab_ws_connections") == 3  # two on one worker, one on the other
         assert value(text, "collab_rooms_open") == 2
         assert value(text, "collab_ws_connects_total", 'result="accepted"') == 3
         assert value(text, "collab_commit_seconds_count") >= 1
-        assert value(text, "collab_ws_messages_total", 'direction="in"') > 0
+        assert value(text, "collab_ws_bytes_total", 'direction="out"') > value(text, "collab_ws_bytes_total", "in")
         with pytest.raises(urllib.error.HTTPError) as refused:
             scrape(workers[1], "wrong")
         assert refused.value.code == 403

@@ -435,7 +435,7 @@ def test_an_endpoint_added_in_chromium_receives_a_new_document_and_a_failed_one_
             expect(row.locator(".delivery-answer")).to_contain_text("500")
             page.reload()
             expect(page.get_by_role("alert")).to_contain_text("turned this endpoint off automatically")
-            expect(page.get_by_role("alert")).to_contain_text("1 deliveries in a row failed")
+            expect(page.get_by_role("alert")).to_contain_text("a delivery failed for good")
 
             # Fixed: turned on again, the failed delivery is sent again and succeeds.
             receiver.answers[:] = [200]

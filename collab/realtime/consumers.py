@@ -109,8 +109,6 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         try:
             if bytes_data is None:
                 raise TextFrame("text frames are not part of the protocol")
-            metrics.MESSAGES_IN.inc()
-            metrics.BYTES_IN.inc(len(bytes_data))
             if len(bytes_data) > self.max_message_bytes:
                 raise MessageTooLarge(f"{len(bytes_data)} bytes")
             await room.receive(self, bytes_data)

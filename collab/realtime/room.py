@@ -120,6 +120,10 @@ class Room:
         self._catch_up_lock = asyncio.Lock()
         self.closed = False
         self.title: str | None = None  # as the ticker last read it
+        # Frames and bytes in, frames and bytes out since the ticker last handed them to
+        # the metrics (collab.infra.metrics): plain additions on the keystroke path.
+        self.traffic = [0, 0, 0, 0]
+        self.commits: list[tuple[float, int]] = []  # (seconds, updates) of group commits, likewise
         self.owners: dict[int, str] = {}  # client id -> the person it belongs to, as far as known here
         # Versions (collab.history.versions): when the text last changed here, and
         # when it first changed since this room last cut one (time.monotonic).
@@ -156,6 +160,7 @@ class Room:
         """Persist what is pending, relay it, leave the group, stop the tasks."""
         self.closed = True
         await self.drain()
+        self.report_traffic()
         if self.replication is not None:
             await self.replication.close()
         for task in self._tasks:
@@ -219,6 +224,8 @@ class Room:
         member = self.members.get(conn)
         if member is None or member.closing:
             return
+        self.traffic[0] += 1
+        self.traffic[1] += len(frame)
         if not member.messages.take(1) or not member.bytes.take(len(frame)):
             raise RateLimited("too many messages or bytes per second")
         for message in decode_frame(frame, extensions=member.seat.extensions):
@@ -313,7 +320,7 @@ class Room:
         batch = await self._within_limit(batch)
         if not batch:
             return
-        metrics.COMMIT_BATCH.observe(len(batch))
+        batch_size = len(batch)
         updates = [p.update for p in batch]
         first = await db.append(self.id, updates, [p.author_id for p in batch])
         self.since_compaction += len(batch)
@@ -322,7 +329,8 @@ class Room:
         self._grown(growth)
         self.tracker.add(first, first + len(batch) - 1)
         await self._relay(applied, first_seq=first, stored=updates, growth=growth)
-        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        if len(self.commits) < 10_000:
+            self.commits.append((time.perf_counter() - started, batch_size))
         if self.since_compaction >= settings.COLLAB_COMPACT_EVERY:
             self.since_compaction = 0
             asyncio.create_task(self._compact())
@@ -586,6 +594,7 @@ class Room:
         if self.behind_at and self.tracker.seq < self.behind_at:
             await self.catch_up()
         self.behind_at = db_seq if self.tracker.seq < db_seq else 0
+        self.report_traffic()
         if versions.due(time.monotonic(), self.edited_at, self.unversioned_since):
             self.cut_version()
         expired = self.awareness.expire()
@@ -613,6 +622,20 @@ class Room:
                 if self.replication is not None:
                     await self.replication.announce()  # a worker that did not know of us now does
                 await self._tell_restores(since, state.seq)
+
+    def report_traffic(self) -> None:
+        """Hand what the room counted since the last tick to the metrics, off the keystroke's path."""
+        commits, self.commits = self.commits, []
+        for seconds, updates in commits:
+            metrics.COMMIT_SECONDS.observe(seconds)
+            metrics.COMMIT_BATCH.observe(updates)
+        frames_in, bytes_in, frames_out, bytes_out = self.traffic
+        if frames_in or frames_out:
+            self.traffic = [0, 0, 0, 0]
+            metrics.MESSAGES_IN.inc(frames_in)
+            metrics.BYTES_IN.inc(bytes_in)
+            metrics.MESSAGES_OUT.inc(frames_out)
+            metrics.BYTES_OUT.inc(bytes_out)
 
     async def _tell_restores(self, after: int, upto: int) -> None:
         """Tell the pages about restores among the log entries after..upto (they reach rooms from the log)."""
@@ -681,8 +704,8 @@ class Room:
         if member.closing:
             return
         member.sent += len(frame)
-        metrics.MESSAGES_OUT.inc()
-        metrics.BYTES_OUT.inc(len(frame))
+        self.traffic[2] += 1
+        self.traffic[3] += len(frame)
         try:
             if member.conn.write_frame is not None:
                 member.conn.write_frame(frame)

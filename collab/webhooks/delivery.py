@@ -85,7 +85,8 @@ def _deliver(delivery_id: int) -> str:
     failures = WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failures=F("failures") + 1)
     endpoint.refresh_from_db(fields=["failures"])
     if failures and endpoint.failures >= settings.COLLAB_WEBHOOK_DISABLE_AFTER:
-        _turn_off(endpoint, f"{endpoint.failures} deliveries in a row failed")
+        count = endpoint.failures
+        _turn_off(endpoint, f"{count} deliveries in a row failed" if count > 1 else "a delivery failed for good")
     return _finish(delivery, WebhookDelivery.Status.FAILED)
 
 

@@ -55,8 +55,9 @@ def emit(event: str, document: Document, data: dict | None = None) -> list[Webho
     own, and its owner's for all their documents), queued when the transaction commits."""
     if event not in wanted():
         return []
-    endpoints = WebhookEndpoint.objects.filter(active=True).filter(
-        Q(document_id=document.pk) | Q(document__isnull=True, user_id=document.owner_id)
+    # The owner's only: an endpoint for a document given away since stops hearing of it.
+    endpoints = WebhookEndpoint.objects.filter(active=True, user_id=document.owner_id).filter(
+        Q(document_id=document.pk) | Q(document__isnull=True)
     )
     payload = {
         "type": event,
