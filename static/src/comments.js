@@ -485,10 +485,7 @@ export class Comments {
     label.htmlFor = textarea.id;
     textarea.rows = 1;
     textarea.placeholder = "Reply…";
-    boxKeys(textarea, () => {
-      textarea.value = "";
-      textarea.blur();
-    });
+    boxKeys(textarea, () => textarea.blur()); // what was written stays
     const send = element("button", "button small primary", "Reply");
     send.type = "submit";
     form.append(label, textarea, send);
