@@ -1,32 +1,9 @@
-// An endpoint's page (templates/collab/webhook.html): copy the signing secret, confirm a
-// rotation, and fetch the delivery log again every few seconds while the page is in view,
+// An endpoint's page (templates/collab/webhook.html; copying the secret and confirming:
+// controls.js): fetch the delivery log again every few seconds while the page is in view,
 // so that new deliveries and their outcome show without a reload.
 "use strict";
 
 const REFRESH_MS = 3000;
-
-function copyButtons() {
-  for (const button of document.querySelectorAll("button[data-copy]")) {
-    const field = document.getElementById(button.dataset.copy);
-    button.addEventListener("click", async () => {
-      field.select();
-      try {
-        await navigator.clipboard.writeText(field.value);
-      } catch {
-        document.execCommand("copy"); // without the clipboard API (an address that is not secure)
-      }
-      button.textContent = "Copied";
-    });
-  }
-}
-
-function confirmations() {
-  for (const form of document.querySelectorAll("form[data-confirm]")) {
-    form.addEventListener("submit", (event) => {
-      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
-    });
-  }
-}
 
 async function refreshLog() {
   const log = document.getElementById("delivery-log");
@@ -44,8 +21,6 @@ async function refreshLog() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  copyButtons();
-  confirmations();
   if (document.getElementById("delivery-log")) {
     setInterval(refreshLog, REFRESH_MS);
     document.body.dataset.logRefresh = "on";
