@@ -45,25 +45,26 @@ R, W = "read", "write"
 EXPECTED = {
     #          page export rename-get rename delete-get delete share-get share report ws-connect ws-write
     #          restore purge history name-version restore-version authors(.json: 404 rather than a login page)
-    "anonymous": ("login",) * 9 + ("refused", "refused") + ("login",) * 5 + ("404",),
-    "stranger": ("404",) * 9 + ("refused", "refused") + ("404",) * 5 + ("404",),
+    #          export-formats (.html, .txt)
+    "anonymous": ("login",) * 9 + ("refused", "refused") + ("login",) * 5 + ("404", "login"),
+    "stranger": ("404",) * 9 + ("refused", "refused") + ("404",) * 5 + ("404", "404"),
     "viewer": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored", "404", "404")
     + ("403",) * 3
-    + ("403",),
+    + ("403", "ok"),
     "editor": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done", "404", "404")
     + ("ok", "done", "done")
-    + ("ok",),
+    + ("ok", "ok"),
     "owner": ("ok", "ok", "ok", "done", "ok", "done", "ok", "done", "done", "ok", "done", "done", "done")
     + ("ok", "done", "done")
-    + ("ok",),
+    + ("ok", "ok"),
     "viewer link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "ignored", "login", "login")
     + ("403",) * 3
-    + ("403",),
+    + ("403", "ok"),
     "editor link": ("ok", "ok", "403", "403", "403", "403", "403", "403", "done", "ok", "done", "login", "login")
     + ("ok", "done", "done")
-    + ("ok",),
-    "expired link": ("login",) * 9 + ("refused", "refused") + ("login",) * 5 + ("404",),
-    "revoked link": ("login",) * 9 + ("refused", "refused") + ("login",) * 5 + ("404",),
+    + ("ok", "ok"),
+    "expired link": ("login",) * 9 + ("refused", "refused") + ("login",) * 5 + ("404", "login"),
+    "revoked link": ("login",) * 9 + ("refused", "refused") + ("login",) * 5 + ("404", "login"),
 }
 ACTION_NAMES = [
     "page",
@@ -83,6 +84,7 @@ ACTION_NAMES = [
     "name-version",
     "restore-version",
     "authors",
+    "export-formats",
 ]
 # URL names each action covers; every URL with a document id must be here.
 COVERED_URLS = {
@@ -100,6 +102,8 @@ COVERED_URLS = {
     "version_export",
     "version_restore",
     "document_authors",
+    "document_export_html",
+    "document_export_txt",
 }
 
 
@@ -222,6 +226,10 @@ def test_access_matrix(principal, action, shared_document, cookies, settings):
         outcome = http_outcome(response, False)
     elif action == "export":
         outcome = http_outcome(client.get(base + "export.md"), False)
+    elif action == "export-formats":
+        outcomes = {http_outcome(client.get(base + name), False) for name in ("export.html", "export.txt")}
+        assert len(outcomes) == 1, outcomes
+        outcome = outcomes.pop()
     elif action == "rename-get":
         outcome = http_outcome(client.get(base + "rename/"), False)
     elif action == "rename":

@@ -87,8 +87,10 @@ def test_transfer_needs_confirmation(owner_client, document, editor):
 def test_home_lists_documents_shared_with_me(client, shared_document, editor):
     client.force_login(editor)
     response = client.get("/")
-    assert [m.document for m in response.context["memberships"]] == [shared_document]
-    assert b"Shared with me" in response.content
+    assert response.context["documents"] == [shared_document]
+    assert 'data-role="editor">Editor</span>' in response.content.decode()
+    assert client.get("/?show=shared").context["documents"] == [shared_document]
+    assert client.get("/?show=mine").context["documents"] == []
 
 
 def test_a_guest_opens_a_link_picks_a_name_and_sees_the_document(client, document):

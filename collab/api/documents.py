@@ -3,12 +3,16 @@ do what its owner may in the browser, within its scopes, and nothing more."""
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpResponse
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.safestring import mark_safe
 from ninja import Router, Status
 from ninja.errors import HttpError
 
@@ -20,6 +24,7 @@ from collab.history.authorship import author_for_user
 from collab.history.restore import Changed, text_write
 from collab.models import Document, Role
 from collab.storage import persistence
+from collab.storage.render import markdown_html
 
 router = Router(tags=["documents"])
 READ, WRITE = "documents:read", "documents:write"
@@ -75,7 +80,9 @@ def document_list(request, q: str = "", page: int = 1):
 def document_create(request, body: DocumentIn):
     need(request, WRITE)
     text = checked_text(body.content)
-    document = documents.document_create(owner=request.user, title=body.title[:200])
+    # Without a title, the first heading (collab.access.documents.title_from_text).
+    title = body.title.strip() or documents.title_from_text(text) or ""
+    document = documents.document_create(owner=request.user, title=title)
     if text:
         text_write(document_id=document.pk, text=text, by=request.user, author=author_for_user(request.user))
     return Status(201, document_out(request, Document.objects.select_related("owner").get(pk=document.pk), Role.OWNER))
@@ -120,6 +127,28 @@ def content_read(request, document_id: UUID):
     response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
     response["ETag"] = f'"{seq}"'  # sent back as If-Match, a write goes only over this text
     return response
+
+
+EXPORTS = {"md": "text/markdown", "html": "text/html", "txt": "text/plain"}
+
+
+@router.get(
+    "/documents/{document_id}/export",
+    response={200: None, 404: Error},
+    openapi_extra={
+        "responses": {200: {"content": {kind: {"schema": {"type": "string"}} for kind in EXPORTS.values()}}}
+    },
+    summary="The document as a file: Markdown (md), a standalone web page, sanitised (html), or text (txt)",
+)
+def document_export(request, document_id: UUID, format: Literal["md", "html", "txt"] = "md"):  # noqa: A002
+    need(request, READ)
+    document, _ = document_as(request, document_id)
+    content = persistence.document_text(document.pk)
+    if format == "html":  # the page the editor's Export menu downloads (collab.pages.transfer.exported_page)
+        body = mark_safe(markdown_html(content))  # noqa: S308 -- sanitised by nh3
+        context = {"title": document.title, "body": body, "exported": timezone.now()}
+        content = render_to_string("collab/export.html", context)
+    return HttpResponse(content, content_type=f"{EXPORTS[format]}; charset=utf-8")
 
 
 MARKDOWN_BODY = {"requestBody": {"content": {"text/markdown": {"schema": {"type": "string"}}}, "required": True}}

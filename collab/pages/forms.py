@@ -4,6 +4,7 @@ import secrets
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.utils import timezone
@@ -202,3 +203,43 @@ class GuestForm(forms.Form):
         if not name:
             raise forms.ValidationError("Please enter a name.")
         return name
+
+
+class ImportForm(forms.Form):
+    """A Markdown or text file to make a new document of (collab.pages.transfer)."""
+
+    EXTENSIONS = (".md", ".markdown", ".txt")
+
+    file = forms.FileField(
+        label="Import a file",
+        help_text="Markdown (.md) or text (.txt), in UTF-8.",
+        error_messages={"required": "Choose a .md or .txt file to import.", "empty": "This file is empty."},
+        widget=forms.ClearableFileInput(attrs={"accept": ".md,.markdown,.txt,text/markdown,text/plain"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", "import")
+        super().__init__(*args, **kwargs)
+        # A document may not grow past COLLAB_MAX_DOCUMENT_BYTES either.
+        self.max_bytes = min(settings.COLLAB_MAX_IMPORT_BYTES, settings.COLLAB_MAX_DOCUMENT_BYTES)
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if not upload.name.lower().endswith(self.EXTENSIONS):
+            raise forms.ValidationError("Only Markdown (.md) and text (.txt) files can be imported.")
+        if upload.size > self.max_bytes:
+            raise forms.ValidationError(
+                f"This file is {upload.size:,} bytes; files of up to {self.max_bytes:,} bytes can be imported."
+            )
+        data = upload.read(self.max_bytes + 1)
+        try:
+            text = data.decode("utf-8-sig")  # a byte order mark is not part of the text
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError(
+                f"This file is not UTF-8 text (byte {exc.start + 1:,} is not valid). "
+                "Save it as UTF-8 and import it again."
+            ) from None
+        if "\x00" in text:
+            raise forms.ValidationError("This file is not text: it contains NUL characters.")
+        self.cleaned_data["text"] = text.replace("\r\n", "\n").replace("\r", "\n")
+        return upload

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from collab.pages import authors, history, tokens, views, webhooks
+from collab.pages import authors, history, tokens, transfer, views, webhooks
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -27,9 +27,12 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("docs/new/", views.document_new, name="document_new"),
+    path("docs/import/", transfer.document_import_view, name="document_import"),
     path("docs/<uuid:document_id>/", views.document_page, name="document"),
     path("docs/<uuid:document_id>/rename/", views.document_rename, name="document_rename"),
     path("docs/<uuid:document_id>/export.md", views.document_export, name="document_export"),
+    path("docs/<uuid:document_id>/export.html", transfer.document_export_html, name="document_export_html"),
+    path("docs/<uuid:document_id>/export.txt", transfer.document_export_txt, name="document_export_txt"),
     path("docs/<uuid:document_id>/share/", views.document_share, name="document_share"),
     path("docs/<uuid:document_id>/report/", views.document_report, name="document_report"),
     path("docs/<uuid:document_id>/authors.json", authors.document_authors, name="document_authors"),

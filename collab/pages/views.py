@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.contrib.messages.views import SuccessMessageMixin
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.middleware.csrf import REASON_NO_CSRF_COOKIE
 from django.shortcuts import get_object_or_404, redirect, render
@@ -33,6 +34,7 @@ from collab.pages.forms import (
     DiscussionSettingsForm,
     GuestForm,
     HistoryVisibilityForm,
+    ImportForm,
     MemberRoleForm,
     RenameForm,
     ReportForm,
@@ -68,15 +70,41 @@ def with_document(minimum: Role = Role.VIEWER):
 def home(request):
     if not request.user.is_authenticated:
         return render(request, "collab/landing.html")
-    return render(
-        request,
-        "collab/home.html",
-        {
-            "documents": documents.documents_for_user(user=request.user),
-            "memberships": documents.memberships_for_user(user=request.user),
-            "mentions": discussion.mentions_for(user=request.user),
-        },
-    )
+    return documents_page(request)
+
+
+DOCUMENTS_PER_PAGE = 50
+SORT_CHOICES = [("updated", "Last edited"), ("title", "Title")]
+SHOW_CHOICES = [("all", "All documents"), ("mine", "Mine"), ("shared", "Shared with me")]
+
+
+def documents_page(request, *, import_form=None, status: int = 200):
+    """The documents page: owned and shared documents, searched, sorted and paginated
+    in a few queries however many there are; the import form (with its errors if given)."""
+    search = request.GET.get("q", "").strip()[:200]
+    sort = request.GET.get("sort") if request.GET.get("sort") in dict(SORT_CHOICES) else "updated"
+    show = request.GET.get("show") if request.GET.get("show") in dict(SHOW_CHOICES) else "all"
+    listing = documents.document_listing(user=request.user, search=search, sort=sort, show=show)
+    page = Paginator(listing, DOCUMENTS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    editors = documents.last_editors(rows)
+    for document in rows:
+        document.role = Role.OWNER if document.owner_id == request.user.pk else Role(document.member_role)
+        document.last_editor = editors.get(document.pk)
+        document.last_edited_by_guest = document.pk in editors and editors[document.pk] is None
+    context = {
+        "documents": rows,
+        "page": page,
+        "search": search,
+        "sort": sort,
+        "show": show,
+        "sort_choices": SORT_CHOICES,
+        "show_choices": SHOW_CHOICES,
+        "filtered": bool(search) or show != "all",
+        "import_form": import_form or ImportForm(),
+        "mentions": discussion.mentions_for(user=request.user),
+    }
+    return render(request, "collab/home.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -220,10 +248,11 @@ def document_export(request, document, role):
 UNSAFE_IN_FILENAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
 
 
-def export_filename(title: str) -> str:
-    """`title`.md with no path separators or characters a file system refuses; "document.md" if nothing is left."""
+def export_filename(title: str, extension: str = "md") -> str:
+    """`title`.md (or another extension) with no path separators or characters a file system
+    refuses; "document.md" if nothing is left."""
     name = " ".join(UNSAFE_IN_FILENAMES.sub(" ", title).split())[:120].strip(" .")
-    return f"{name or 'document'}.md"
+    return f"{name or 'document'}.{extension}"
 
 
 @require_http_methods(["GET", "POST"])
