@@ -13,7 +13,8 @@ import { EditorView, keymap } from "@codemirror/view";
 
 import { anchorFor, commentButton, commentMarks, drawMarks, resolveAnchor } from "./comment-marks.js";
 import { loadDiscussionOnConnect, onExtension, sendExtension } from "./extensions.js";
-import { authorNodes, bodyNodes, refreshTimes, timeElement } from "./talk.js";
+import { ThreadCard, boxKeys } from "./comment-cards.js";
+import { refreshTimes } from "./talk.js";
 
 const RECOMPUTE_MS = 120; // the anchors are resolved again this long after the last change...
 const RECOMPUTE_MAX_MS = 600; // ...and at least this often while changes go on
@@ -22,33 +23,6 @@ const STORAGE_KEY = "collab.comments";
 const NARROW = "(max-width: 800px)"; // the panel is a sheet over the editor (static/css/comments.css)
 const COMMENTING_ROLES = new Set(["commenter", "editor", "owner"]);
 const FILTER_EMPTY = { open: "No open comments.", resolved: "No resolved comments.", all: "No comments yet." };
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function button(text, className, onClick) {
-  const node = element("button", className, text);
-  node.type = "button";
-  node.addEventListener("click", onClick);
-  return node;
-}
-
-/** Ctrl/Cmd+Enter sends a box's form; Escape runs `onEscape`. */
-function boxKeys(textarea, onEscape) {
-  textarea.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-      event.preventDefault();
-      textarea.form?.requestSubmit();
-    } else if (event.key === "Escape" && onEscape) {
-      event.preventDefault();
-      onEscape();
-    }
-  });
-}
 
 function storedPreference() {
   try {
@@ -74,15 +48,12 @@ export class Comments {
     this.threads = new Map(); // id -> thread, as the server last sent it
     this.seqs = new Map(); // id -> the highest seq seen of it (removed threads included)
     this.loadedSeq = 0;
-    this.loaded = false;
     this.synced = false;
     this.positions = new Map(); // id -> {from, to} (from === to: detached) | null (text not here yet)
     this.draft = null; // the new thread being written: its anchor, quote and context
     this.filter = "open";
     this.activeId = null;
-    this.cards = new Map(); // id -> {el, seq, key, comments, reply, state}
-    this.editing = new Map(); // comment id -> its edit box (a form)
-    this.confirming = new Set(); // comment ids asking "Delete?"
+    this.cards = new Map(); // id -> its ThreadCard
     this.pending = new Map(); // ref -> {form, done(thread)}
     this.refCount = 0;
     this.layoutKey = "";
@@ -176,7 +147,6 @@ export class Comments {
       this.pending.clear();
       this.showError("The connection dropped before the server answered: check that your comment is there before sending it again.");
     }
-    this.loaded = true;
     if (this.el.pane) this.el.pane.dataset.loaded = "true";
     this.applyFlags();
     this.render();
@@ -393,12 +363,12 @@ export class Comments {
     this.cards.get(id)?.el.scrollIntoView({ block: "nearest" });
   }
 
-  /** A thread's quote was pressed: show its text in the editor. */
-  showInText(id) {
+  /** A thread's quote was pressed: show its text in the editor (`cover`: close the sheet over it on a phone). */
+  showInText(id, { cover = true } = {}) {
     this.setActive(id);
     const position = this.positions.get(id);
     if (!position || !this.view) return;
-    if (window.matchMedia(NARROW).matches) this.show(false); // the sheet covers the text
+    if (cover && window.matchMedia(NARROW).matches) this.show(false);
     this.view.dispatch({ effects: EditorView.scrollIntoView(position.from, { y: "center" }) });
   }
 
@@ -408,7 +378,6 @@ export class Comments {
     if (!list) return;
     const focused = document.activeElement;
     const selection = focused && "selectionStart" in focused ? [focused.selectionStart, focused.selectionEnd] : null;
-    const flagsKey = `${this.flags.can_comment}`;
     for (const [id, card] of this.cards) {
       if (!this.threads.has(id)) {
         card.el.remove();
@@ -418,14 +387,10 @@ export class Comments {
     for (const [id, thread] of this.threads) {
       let card = this.cards.get(id);
       if (!card) {
-        card = this.newCard(id);
+        card = new ThreadCard(id, this);
         this.cards.set(id, card);
       }
-      const key = `${thread.seq}:${flagsKey}`;
-      if (card.key !== key) {
-        card.key = key;
-        this.fillCard(card, thread);
-      }
+      card.show(thread);
     }
     this.updateCount();
     this.layout(true);
@@ -443,184 +408,6 @@ export class Comments {
       this.el.count.hidden = open === 0;
     }
     this.el.toggle?.setAttribute("aria-label", `Comments: ${open} open`);
-  }
-
-  newCard(id) {
-    const el = element("li", "thread");
-    el.dataset.threadId = String(id);
-    el.tabIndex = -1;
-    el.addEventListener("click", (event) => {
-      if (event.target.closest("button, textarea, a, form")) return;
-      this.setActive(id);
-      const position = this.positions.get(id);
-      if (position && this.view) this.view.dispatch({ effects: EditorView.scrollIntoView(position.from, { y: "center" }) });
-    });
-    const head = element("div", "thread-head");
-    const quote = button("", "thread-quote", () => this.showInText(id));
-    quote.title = "Show in the text";
-    const quoteText = element("span", "thread-quote-text");
-    quote.append(quoteText);
-    const detached = element("span", "thread-label detached", "detached");
-    detached.title = "The commented text was deleted";
-    detached.hidden = true;
-    const resolved = element("span", "thread-label resolved");
-    head.append(quote, detached, resolved);
-    const comments = element("ol", "thread-comments");
-    const actions = element("div", "thread-actions");
-    const resolve = button("", "link thread-resolve", () => {
-      const thread = this.threads.get(id);
-      if (thread) this.send({ type: "thread.resolve", thread: id, resolved: !thread.resolved });
-    });
-    actions.append(resolve);
-    const reply = this.newReply(id);
-    el.append(head, comments, actions, reply);
-    return { el, key: "", quoteText, detached, resolved, comments, resolve, actions, reply };
-  }
-
-  newReply(id) {
-    const form = element("form", "reply-form");
-    const label = element("label", "visually-hidden", "Reply");
-    const textarea = element("textarea", "comment-box");
-    textarea.id = `reply-${id}`;
-    label.htmlFor = textarea.id;
-    textarea.rows = 1;
-    textarea.placeholder = "Reply…";
-    boxKeys(textarea, () => textarea.blur()); // what was written stays
-    const send = element("button", "button small primary", "Reply");
-    send.type = "submit";
-    form.append(label, textarea, send);
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const body = textarea.value.trim();
-      if (!body) return;
-      this.send({ type: "comment.create", thread: id, body }, { form, done: () => (textarea.value = "") });
-    });
-    return form;
-  }
-
-  fillCard(card, thread) {
-    const can = this.flags.can_comment;
-    card.quoteText.textContent = thread.quote || "…";
-    card.el.classList.toggle("is-resolved", thread.resolved);
-    card.resolved.hidden = !thread.resolved;
-    card.resolved.textContent = thread.resolved_by ? `Resolved by ${thread.resolved_by}` : "Resolved";
-    card.resolve.textContent = thread.resolved ? "Reopen" : "Resolve";
-    card.actions.hidden = !can;
-    card.reply.hidden = !can || thread.resolved;
-    const comments = Array.isArray(thread.comments) ? thread.comments : [];
-    card.comments.replaceChildren(...comments.map((comment) => this.commentItem(comment)));
-  }
-
-  mine(comment) {
-    return this.userId !== null && comment.author?.user_id === this.userId && !comment.deleted;
-  }
-
-  commentItem(comment) {
-    const item = element("li", "comment");
-    item.dataset.commentId = String(comment.id);
-    const author = comment.author || {};
-    const meta = element("div", "comment-meta");
-    meta.append(...authorNodes(author), timeElement(comment.created));
-    if (comment.edited && !comment.deleted) {
-      const edited = element("span", "edited", "(edited)");
-      edited.title = new Date(comment.edited).toLocaleString();
-      meta.append(edited);
-    }
-    item.append(meta);
-    if (author.banned) item.classList.add("by-banned");
-    if (comment.deleted) {
-      item.classList.add("is-deleted");
-      item.append(element("p", "comment-body deleted", "Comment deleted"));
-      return item;
-    }
-    const editing = this.editing.get(comment.id);
-    if (editing) {
-      item.append(editing);
-      return item;
-    }
-    const body = element("p", "comment-body");
-    body.append(...bodyNodes(comment.body || ""));
-    item.append(body);
-    if (this.mine(comment)) {
-      if (this.flags.can_comment) item.append(this.ownActions(comment));
-    } else if (this.reportUrl) {
-      const actions = element("div", "comment-actions");
-      const report = element("a", "comment-report", "Report");
-      report.href = `${this.reportUrl}?comment=${comment.id}`;
-      report.setAttribute("aria-label", `Report this comment by ${author.name || "someone"}`);
-      actions.append(report);
-      item.append(actions);
-    }
-    return item;
-  }
-
-  ownActions(comment) {
-    const actions = element("div", "comment-actions");
-    if (this.confirming.has(comment.id)) {
-      const question = element("span", "confirm", "Delete this comment?");
-      const yes = button("Delete", "link danger", () => {
-        this.confirming.delete(comment.id);
-        this.rerender(comment.id, ".comment-edit");
-        this.send({ type: "comment.delete", comment: comment.id });
-      });
-      const no = button("Cancel", "link", () => {
-        this.confirming.delete(comment.id);
-        this.rerender(comment.id, ".comment-edit");
-      });
-      actions.append(question, yes, no);
-      return actions;
-    }
-    const edit = button("Edit", "link comment-edit", () => this.startEdit(comment));
-    const remove = button("Delete", "link comment-delete", () => {
-      this.confirming.add(comment.id);
-      this.rerender(comment.id, ".confirm + button");
-    });
-    actions.append(edit, remove);
-    return actions;
-  }
-
-  startEdit(comment) {
-    const form = element("form", "edit-form");
-    const label = element("label", "visually-hidden", "Edit your comment");
-    const textarea = element("textarea", "comment-box");
-    textarea.id = `edit-${comment.id}`;
-    label.htmlFor = textarea.id;
-    textarea.value = comment.body;
-    const stop = () => {
-      this.editing.delete(comment.id);
-      this.rerender(comment.id, ".comment-edit");
-    };
-    boxKeys(textarea, stop);
-    const save = element("button", "button small primary", "Save");
-    save.type = "submit";
-    const cancel = button("Cancel", "button small", stop);
-    const row = element("div", "form-row");
-    row.append(save, cancel);
-    form.append(label, textarea, row);
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const body = textarea.value.trim();
-      if (!body) return;
-      if (body === comment.body) {
-        stop();
-        return;
-      }
-      this.send({ type: "comment.edit", comment: comment.id, body }, { form, done: stop });
-    });
-    this.editing.set(comment.id, form);
-    this.rerender(comment.id);
-    textarea.focus();
-    textarea.setSelectionRange(textarea.value.length, textarea.value.length);
-  }
-
-  /** Draw the comment `id`'s thread again (its edit or delete state changed); focus `selector` in it. */
-  rerender(commentId, selector = null) {
-    for (const [id, thread] of this.threads) {
-      if (!thread.comments?.some((c) => c.id === commentId)) continue;
-      const card = this.cards.get(id);
-      this.fillCard(card, thread);
-      if (selector) card.el.querySelector(`[data-comment-id="${commentId}"] ${selector}`)?.focus();
-    }
   }
 
   // -- anchors -----------------------------------------------------------------------
@@ -692,9 +479,7 @@ export class Comments {
       const card = this.cards.get(id);
       const thread = this.threads.get(id);
       if (!card || !thread) continue;
-      const isDetached = detached(id);
-      card.detached.hidden = !isDetached;
-      card.el.classList.toggle("is-detached", isDetached);
+      card.setDetached(detached(id));
       card.el.classList.toggle("is-active", id === this.activeId);
       const shown = this.filter === "all" || (this.filter === "resolved") === Boolean(thread.resolved);
       card.el.hidden = !shown;
