@@ -39,7 +39,15 @@ def database_url() -> str:
 class Server:
     """One `manage.py serve` process listening on a socket we bound (no port race)."""
 
-    def __init__(self, *, redis_url: str = "", env: dict[str, str] | None = None, log_name: str = "server"):
+    def __init__(
+        self,
+        *,
+        redis_url: str = "",
+        env: dict[str, str] | None = None,
+        log_name: str = "server",
+        args: tuple[str, ...] = (),
+    ):
+        self.args = args  # more options for `manage.py serve` (--proxy-headers)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(128)
@@ -66,7 +74,7 @@ class Server:
         fd = self.sock.fileno()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--fd", str(fd)],
+            [sys.executable, "manage.py", "serve", "--fd", str(fd), *self.args],
             cwd=ROOT,
             env=self.env,
             pass_fds=(fd,),
@@ -79,7 +87,10 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log_path}")
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
+                # As a TLS proxy asks: a worker with HTTPS=1 and TRUST_PROXY_HEADERS=1 would
+                # otherwise redirect to https://, which it does not speak.
+                health = urllib.request.Request(self.url + "/healthz", headers={"X-Forwarded-Proto": "https"})
+                with urllib.request.urlopen(health, timeout=2) as response:
                     if response.status == 200:
                         return self
             except OSError:

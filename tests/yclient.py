@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import time
 from contextlib import suppress
 
@@ -24,6 +25,7 @@ class WebsocketTransport:
     """A real WebSocket connection (the `websockets` library)."""
 
     max_size: int | None = None  # the largest message it reads (a larger one closes it with 1009); None: any
+    ssl_context: ssl.SSLContext | None = None  # for wss:// URLs: whom to trust (None: the system's CAs)
 
     def __init__(self, url: str, *, cookie: str | None = None, origin: str | None = "http://127.0.0.1"):
         self.url, self.origin = url, origin
@@ -36,6 +38,7 @@ class WebsocketTransport:
             additional_headers=self.headers,
             origin=self.origin,
             max_size=self.max_size,
+            **({"ssl": self.ssl_context} if self.ssl_context is not None else {}),
             open_timeout=timeout,
             ping_interval=None,
         )
