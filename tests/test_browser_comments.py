@@ -411,3 +411,28 @@ def test_turning_comments_off_on_the_share_page_hides_them_live_and_on_again_sho
         expect(page.locator("#comments-toggle")).to_be_visible()
         expect(page.locator("#comments-count")).to_have_text("1")
         expect_highlights(page, ["budget"])
+
+
+def test_a_page_that_was_offline_loads_the_threads_it_missed_when_it_reconnects(server, owner, editor):
+    document = make_document(owner, text=TEXT, share=[(editor, "editor")])
+    cookies = session_cookie(owner), session_cookie(editor)
+    with chromium() as browser:
+        _, olivia = open_editor(browser, server.url, cookies[0], document)
+        offline, edith = open_editor(browser, server.url, cookies[1], document)
+        loaded(edith)
+        first = comment_on(olivia, "budget", "Before the outage.")
+        expect(edith.locator("#comments-count")).to_have_text("1")
+
+        offline.set_offline(True)
+        edith.wait_for_function("() => document.body.dataset.connection === 'offline'")
+        comment_on(olivia, "Second line", "During the outage.")
+        first.locator(".thread-resolve").click()
+        expect(olivia.locator("#comments-count")).to_have_text("1")
+        expect(edith.locator("#comments-count")).to_have_text("1")  # still the old state
+        expect_highlights(edith, ["budget"])
+
+        offline.set_offline(False)
+        open_panel(edith)
+        expect(thread_card(edith, "During the outage.")).to_be_visible()
+        expect(thread_card(edith, "Before the outage.")).to_be_hidden()  # resolved meanwhile
+        expect_highlights(edith, ["Second line"])
