@@ -40,6 +40,7 @@ pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True), py
 
 SITE = ROOT / "deploy" / "nginx.conf"
 TOKEN = "scrape-t0ken"
+SOCKET_READ_TIMEOUT = 3  # seconds, in place of the shipped hour
 
 
 def nginx_binary() -> str:
@@ -67,6 +68,9 @@ def render_site(*, workers: list[int], tls_port: int, plain_port: int, cert: Pat
         ("/etc/letsencrypt/live/collab.example.org/fullchain.pem", str(cert)),
         ("/etc/letsencrypt/live/collab.example.org/privkey.pem", str(key)),
         ("/srv/collab/", f"{ROOT}/"),
+        # Shorter than an idle socket is kept waiting by the test below, longer than the
+        # workers' ping interval (COLLAB_PING_INTERVAL=1): the pings are what keep it open.
+        ("proxy_read_timeout 1h;", f"proxy_read_timeout {SOCKET_READ_TIMEOUT}s;"),
     ]
     text = SITE.read_text()
     for old, new in replacements:
@@ -172,6 +176,7 @@ def deployment(django_db_setup, tmp_path_factory):
                 "COLLAB_METRICS_DIR": str(tmp_path / "metrics"),
                 "COLLAB_METRICS_TOKEN": TOKEN,
                 "COLLAB_WORKER_NAME": name,
+                "COLLAB_PING_INTERVAL": "1",
             }
             worker = Server(redis_url=redis_server.url, env=env, log_name=f"deploy-{name}", args=("--proxy-headers",))
             stack.callback(worker.close)
@@ -287,6 +292,21 @@ async def test_a_documents_clients_land_on_one_worker_and_converge_through_the_p
         direct.insert(0, "elsewhere ")
         assert await converge([a, b, direct]) == "elsewhere " + text
         await direct.close()
+    finally:
+        for client in (a, b):
+            await client.close()
+
+
+async def test_a_socket_idle_for_longer_than_the_proxys_read_timeout_stays_open(deployment, owner):
+    cookie = await database_sync_to_async(session_cookie)(owner)
+    document = await make_document(owner, "Quiet")
+    a = await deployment.client(document, cookie, "a")
+    b = await deployment.client(document, cookie, "b")
+    try:
+        await asyncio.sleep(SOCKET_READ_TIMEOUT + 2)  # nothing sent either way but the workers' pings
+        assert not a.closed.is_set() and not b.closed.is_set()
+        a.insert(0, "still here")
+        assert await converge([a, b]) == "still here"
     finally:
         for client in (a, b):
             await client.close()
