@@ -90,6 +90,14 @@ def test_documents_are_created_listed_searched_renamed_and_trashed(owner, editor
     listed = client.get("/api/v1/documents").json()
     assert {d["title"] for d in listed["items"]} == {"From a script", "Shared plans"} and listed["count"] == 2
     assert [d["title"] for d in client.get("/api/v1/documents?q=script").json()["items"]] == ["From a script"]
+    # The text too, as the documents page searches it (the newest version's text).
+    versions.version_cut(document_id=document_id)
+    assert [d["title"] for d in client.get("/api/v1/documents?q=good").json()["items"]] == ["From a script"]
+    assert [d["title"] for d in client.get("/api/v1/documents?show=shared").json()["items"]] == []
+    assert [d["title"] for d in client.get("/api/v1/documents?sort=title").json()["items"]] == [
+        "From a script",
+        "Shared plans",
+    ]
     assert [d["role"] for d in api(bearer(editor)).get("/api/v1/documents").json()["items"]] == ["editor"]
     renamed = client.patch(f"/api/v1/documents/{document_id}", {"title": "Weekly"}, content_type="application/json")
     assert renamed.json()["title"] == "Weekly"

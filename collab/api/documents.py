@@ -8,7 +8,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -60,19 +59,14 @@ def writable(request, document_id) -> Document:
 
 
 @router.get("/documents", response=DocumentPage, summary="Documents you own or were given, newest first")
-def document_list(request, q: str = "", page: int = 1):
+def document_list(request, q: str = "", page: int = 1, sort: str = "updated", show: str = "all"):
+    """As the documents page lists them: `q` searches titles and text, `sort` is
+    "updated" or "title", `show` is "all", "mine" or "shared"."""
     need(request, READ)
-    owned = documents.documents_for_user(user=request.user)
-    shared = documents.memberships_for_user(user=request.user)
-    roles = {m.document_id: Role(m.role) for m in shared}
-    found = Document.objects.filter(
-        Q(pk__in=owned.values("pk")) | Q(pk__in=roles.keys()), trashed_at__isnull=True
-    ).select_related("owner__profile")
-    if q:
-        found = found.filter(title__icontains=q)
-    paginator = Paginator(found.order_by("-updated"), PER_PAGE)
+    found = documents.document_listing(user=request.user, search=q, sort=sort, show=show)
+    paginator = Paginator(found, PER_PAGE)
     current = paginator.get_page(page)
-    items = [document_out(request, d, Role.OWNER if d.owner_id == request.user.pk else roles[d.pk]) for d in current]
+    items = [document_out(request, d, Role(d.member_role) if d.member_role else Role.OWNER) for d in current]
     return {"items": items, "count": paginator.count, "page": current.number, "pages": paginator.num_pages}
 
 
