@@ -72,3 +72,23 @@ async def test_metrics_sum_the_connections_of_every_worker(owner, redis_server, 
         assert await until(two_left)
         for client in clients[:2]:
             await client.close()
+
+
+def test_the_grafana_dashboard_charts_only_series_that_exist():
+    """Every series the shipped dashboard queries is one collab.infra.metrics defines."""
+    import json
+    from pathlib import Path
+
+    from collab.infra import metrics
+
+    dashboard = json.loads((Path(__file__).resolve().parent.parent / "deploy/grafana-dashboard.json").read_text())
+    queried = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            queried |= set(re.findall(r"\b(collab_[a-z_]+)", target["expr"]))
+    defined = set()
+    for series in vars(metrics).values():
+        if hasattr(series, "_name") and hasattr(series, "_type"):
+            base = series._name
+            defined |= {base, f"{base}_total", f"{base}_bucket", f"{base}_count", f"{base}_sum"}
+    assert queried and queried <= defined, queried - defined
