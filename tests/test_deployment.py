@@ -144,18 +144,20 @@ def stop(proc: subprocess.Popen) -> None:
 
 def wait_for_tls(port: int, tls: ssl.SSLContext, nginx: subprocess.Popen, log: Path, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    answered = False
+    while not answered:
         if nginx.poll() is not None:
             raise RuntimeError(f"nginx exited with {nginx.returncode}: {log.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nginx did not answer on port {port}: {log.read_text()[-2000:]}")
         try:
             with (
                 socket.create_connection(("127.0.0.1", port), timeout=1) as raw,
                 tls.wrap_socket(raw, server_hostname="127.0.0.1"),
             ):
-                return
+                answered = True
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"nginx did not answer on port {port}: {log.read_text()[-2000:]}")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import pytest
 from collab.models import Document
 from collab.storage import persistence
 from tests.browser import chromium, signed_in_context
-from tests.conftest import session_cookie
+from tests.conftest import session_cookie, until
+from tests.helpers import stored
 from tests.test_discussion import new_thread, say, talker, until_received
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
@@ -79,8 +80,11 @@ def test_the_stock_provider_syncs_beside_comments_and_chat_and_logs_no_error(ser
             await olivia.send(say({"type": "chat.send", "body": "and a chat message"}))
             await until_received(olivia, "chat.message")
             olivia.insert(0, "Olivia: ")
-            await olivia.wait_for(lambda: True)
-            await asyncio.sleep(0.5)
+
+            async def saved():
+                return (await stored(document)).startswith("Olivia: ")
+
+            assert await until(saved)
             await olivia.close()
 
         # Playwright's sync API holds this thread's event loop: the socket client runs in another.

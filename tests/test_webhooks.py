@@ -253,7 +253,10 @@ async def test_document_changed_comes_once_from_two_workers_typing_into_one_docu
             client = clients[i % 2]
             client.insert(len(client.text), "x")
             await asyncio.sleep(0.1)
-        await asyncio.sleep(4)  # quiet for 2 s, and a tick or two more
+        from tests.conftest import until as until_async
+
+        assert await until_async(lambda: receiver.events() != [])  # once quiet for 2 s
+        await asyncio.sleep(3)  # long enough for a second worker's copy, if one were sent
         assert receiver.events() == ["document.changed"]
         for client in clients:
             await client.close()
