@@ -8,7 +8,7 @@ PORT ?= 8000
 # Where the SQLite file and the secret key live (the settings read the same variable).
 DATA_DIR ?= data
 
-.PHONY: setup run admin test lint chromium clean
+.PHONY: setup run admin test lint chromium nginx clean
 
 setup: $(VENV)/.installed node_modules/.installed static/dist/editor.js static/dist/history.js $(DATA_DIR)/secret_key staticfiles/staticfiles.json
 
@@ -59,7 +59,16 @@ chromium:
 # against PG_TEST_URL whenever a PostgreSQL server answers there.
 PG_TEST_URL ?= postgres://$(shell id -un)@127.0.0.1:5432/test
 
-test: setup chromium
+# The deployment test puts Debian's nginx in front of the workers; install it likewise.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx; \
+	  else \
+	    echo "error: the deployment test needs Debian's nginx: run 'sudo apt-get install nginx'" >&2; exit 1; \
+	  fi; }
+
+test: setup chromium nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	@case "$${DATABASE_URL:-}" in postgres*) ;; *) \
 	  if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
