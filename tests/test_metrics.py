@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import urllib.error
 import urllib.request
@@ -43,14 +44,26 @@ def scrape(worker, token: str) -> str:
         return response.read().decode()
 
 
-@pytest.mark.processes
-@pytest.mark.django_db(transaction=True)
-async def test_metrics_sum_the_connections_of_every_worker(owner, redis_server, tmp_path):
+@contextlib.asynccontextmanager
+async def three_clients_on_two_workers(owner, redis_server, tmp_path):
+    """Two workers recording into one metrics directory (token "t0ken"), and three
+    clients of one document: c0 and c2 on the first worker, c1 on the second."""
     document = await database_sync_to_async(Document.objects.create)(owner=owner, title="Counted")
     cookie = await database_sync_to_async(session_cookie)(owner)
     env = {"COLLAB_METRICS_DIR": str(tmp_path / "metrics"), "COLLAB_METRICS_TOKEN": "t0ken"}
     with running_workers(redis_server.url, env=env, name="metrics") as workers:
         clients = [await open_client(workers[i % 2], document, cookie, f"c{i}") for i in range(3)]
+        try:
+            yield workers, clients
+        finally:
+            for client in clients:
+                await client.close()
+
+
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+async def test_metrics_sum_the_connections_of_every_worker(owner, redis_server, tmp_path):
+    async with three_clients_on_two_workers(owner, redis_server, tmp_path) as (workers, clients):
         clients[0].insert(0, "counted keystrokes")
         await clients[1].wait_for(lambda: clients[1].value() == "counted keystrokes")
         # Frames are handed to the metrics at each tick (COLLAB_RESYNC_INTERVAL), not one by one.
@@ -70,8 +83,20 @@ async def test_metrics_sum_the_connections_of_every_worker(owner, redis_server, 
             return value(scrape(workers[1], "t0ken"), "collab_ws_connections") == 2
 
         assert await until(two_left)
-        for client in clients[:2]:
-            await client.close()
+
+
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+async def test_a_killed_workers_connections_leave_the_total_at_the_next_scrape(owner, redis_server, tmp_path):
+    async with three_clients_on_two_workers(owner, redis_server, tmp_path) as (workers, _clients):
+        before = scrape(workers[1], "t0ken")
+        assert value(before, "collab_ws_connections") == 3 and value(before, "collab_rooms_open") == 2
+        workers[0].kill()  # SIGKILL, reaped: its two connections are never counted down
+        after = scrape(workers[1], "t0ken")
+        assert value(after, "collab_ws_connections") == 1
+        assert value(after, "collab_rooms_open") == 1
+        assert value(after, "collab_ws_connects_total", 'result="accepted"') == 3  # counters keep counting
+        assert not list((tmp_path / "metrics").glob(f"gauge_live*_{workers[0].proc.pid}.db"))
 
 
 def test_the_grafana_dashboard_charts_only_series_that_exist():

@@ -3,8 +3,9 @@
 With COLLAB_METRICS_DIR set (the settings export it as PROMETHEUS_MULTIPROC_DIR
 before prometheus_client is imported), every worker process writes its series
 there and `/metrics` sums them over all workers (prometheus_client's
-multiprocess mode); without it, one process serves its own. Gauges of a worker
-that is gone are dropped (`forget_dead_workers`); counters keep what they counted.
+multiprocess mode); without it, one process serves its own. The live gauges of a
+worker that is gone, even one killed without a chance to say so, are dropped at
+the next collection (`forget_dead_workers`); counters keep what they counted.
 
 The keystroke path pays an increment on a memory-mapped value per message, a
 microsecond or two: bench/metrics.py measures it.
@@ -55,6 +56,7 @@ WORKER = os.environ.get("COLLAB_WORKER_NAME", "") or str(os.getpid())
 def exposition() -> bytes:
     """The text format, summed over every worker in multiprocess mode."""
     if MULTIPROCESS:
+        forget_dead_workers()  # a SIGKILLed worker never ran worker_stopped()
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
@@ -65,14 +67,20 @@ _PID = re.compile(r"_(\d+)\.db$")
 
 
 def forget_dead_workers() -> int:
-    """Remove the live gauges of worker processes that no longer run (at a worker's start)."""
+    """Remove the live gauges of worker processes that no longer run (at a worker's
+    start and at each collection). The directory is per host, so a pid that does not
+    answer signal 0 is a worker that is gone."""
     if not MULTIPROCESS:
         return 0
+    files = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("gauge_live*_*.db")
+    pids = {int(match.group(1)) for path in files if (match := _PID.search(path.name))}
     gone = 0
-    for path in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("gauge_live*_*.db"):
-        match = _PID.search(path.name)
-        if match and not _alive(int(match.group(1))):
-            multiprocess.mark_process_dead(int(match.group(1)))
+    for pid in pids:
+        if not _alive(pid):
+            try:
+                multiprocess.mark_process_dead(pid)
+            except FileNotFoundError:
+                pass  # another worker's collection removed it first
             gone += 1
     return gone
 
