@@ -5,7 +5,8 @@ the reference yjs / y-protocols / lib0 packages over `ws`), on 127.0.0.1 only:
 
 - collab: daphne via `manage.py serve`, DEBUG off, PostgreSQL (database
   collab_load); one worker with the in-memory layer ("collab"), and two workers
-  with channels-redis on a private redis-server ("collab-2w");
+  with channels-redis on a private redis-server ("collab-2w"); on request, one
+  worker recording its metrics as deployed, scraped ("collab-metrics");
 - @hocuspocus/server alone ("hocuspocus"), and two instances with
   @hocuspocus/extension-redis on a private redis-server ("hocuspocus-redis");
 - @y/websocket-server, the reference y-websocket server ("y-websocket").
@@ -43,6 +44,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -69,9 +71,19 @@ from bench.workers import logged_lines, start_workers, stop_workers  # noqa: E40
 DATABASE_NAME = "collab_load"
 DATABASE_URL = database_url(DATABASE_NAME, **POSTGRES)
 SERVER_KINDS = ["collab", "collab-2w", "hocuspocus", "hocuspocus-redis", "y-websocket"]
+# Only when named: "collab" with COLLAB_METRICS_DIR set, as deploy/env.example has it, and
+# /metrics scraped every METRICS_SCRAPE_S, to set beside "collab", whose series stay in
+# the process's memory and are never read (bench/README.md, "Metrics overhead").
+OPTIONAL_KINDS = ["collab-metrics"]
+METRICS_SCRAPE_S = 5.0
 SCENARIOS = ["A", "B", "C", "D", "E", "S"]
 # collab's limits raised for a benchmark whose clients are all one account; nothing else changed.
-COLLAB_ENV = {"LOG_LEVEL": "WARNING", "COLLAB_MAX_CONNECTIONS_PER_USER": "100000"}
+COLLAB_ENV = {
+    "LOG_LEVEL": "WARNING",
+    "COLLAB_MAX_CONNECTIONS_PER_USER": "100000",
+    "COLLAB_METRICS_DIR": "",  # set for collab-metrics only
+    "PROMETHEUS_MULTIPROC_DIR": "",
+}
 E_P99_LIMIT_MS = 100.0
 
 
@@ -115,7 +127,9 @@ class Plan:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Benchmark collab against Hocuspocus and y-websocket-server.")
-    parser.add_argument("--servers", default=",".join(SERVER_KINDS), help=f"comma-separated, from {SERVER_KINDS}")
+    parser.add_argument(
+        "--servers", default=",".join(SERVER_KINDS), help=f"comma-separated, from {SERVER_KINDS + OPTIONAL_KINDS}"
+    )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, from {SCENARIOS}")
     parser.add_argument("--quick", action="store_true", help="smoke run: a few seconds and few clients each")
     parser.add_argument("--duration", type=float, help="seconds of editing in A, B and S")
@@ -137,7 +151,7 @@ def parse_args(argv=None):
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     args.scenarios = [s.strip().upper() for s in args.scenarios.split(",") if s.strip()]
     for s in args.servers:
-        if s not in SERVER_KINDS:
+        if s not in SERVER_KINDS + OPTIONAL_KINDS:
             parser.error(f"unknown server {s!r}")
     for s in args.scenarios:
         if s not in SCENARIOS:
@@ -340,26 +354,47 @@ LOG_WORDS = (" INFO collab", " WARNING ", " ERROR ", " CRITICAL ", "Traceback") 
 
 
 class CollabDeployment(Deployment):
-    def __init__(self, workers: int, label: str):
+    def __init__(self, workers: int, label: str, *, metrics: bool = False):
         super().__init__()
-        self.kind = "collab" if workers == 1 else "collab-2w"
+        self.kind = "collab-metrics" if metrics else "collab" if workers == 1 else "collab-2w"
         self.processes = workers
         self.label = label
         self.servers = []
         self.log_offsets: dict[Path, int] = {}
+        self.metrics_dir = tempfile.TemporaryDirectory(prefix="collab-metrics-") if metrics else None
+        self.scraping = threading.Event()
+        self.scraper = threading.Thread(target=self._scrape, daemon=True)
+        self.scrape_errors: list[str] = []
 
     def start(self) -> CollabDeployment:
         if self.processes > 1:
             self._start_redis()
         redis_url = self.redis.url if self.redis else ""
+        env = {**COLLAB_ENV, "COLLAB_METRICS_DIR": self.metrics_dir.name} if self.metrics_dir else COLLAB_ENV
         self.servers, self.log_offsets = start_workers(
-            self.processes, redis_url=redis_url, env=COLLAB_ENV, log_prefix=f"compare-{self.label}"
+            self.processes, redis_url=redis_url, env=env, log_prefix=f"compare-{self.label}"
         )
+        if self.metrics_dir:
+            self.scraper.start()
         return self
 
+    def _scrape(self) -> None:
+        """Read /metrics as Prometheus would (from 127.0.0.1, allowed without a token)."""
+        while not self.scraping.wait(METRICS_SCRAPE_S):
+            try:
+                with urllib.request.urlopen(f"{self.servers[0].url}/metrics", timeout=5) as response:
+                    response.read()
+            except OSError as exc:
+                self.scrape_errors.append(f"/metrics: {exc!r}")
+
     def stop(self) -> None:
+        self.scraping.set()
+        if self.scraper.is_alive():
+            self.scraper.join(10)  # a scrape under way ends before its worker does
         stop_workers(self.servers)
         self._stop_redis()
+        if self.metrics_dir:
+            self.metrics_dir.cleanup()
 
     def endpoints(self) -> list[dict]:
         cookie = collab_cookie()
@@ -376,7 +411,8 @@ class CollabDeployment(Deployment):
 
     def problems(self) -> list[str]:
         """WARNING/ERROR lines and tracebacks the workers logged during this deployment."""
-        return [f"{path.relative_to(ROOT)}: {line}" for path, line in logged_lines(self.log_offsets, LOG_WORDS)]
+        logged = [f"{path.relative_to(ROOT)}: {line}" for path, line in logged_lines(self.log_offsets, LOG_WORDS)]
+        return logged + self.scrape_errors
 
 
 class NodeDeployment(Deployment):
@@ -442,6 +478,8 @@ def deploy(kind: str, label: str) -> Deployment:
         return CollabDeployment(1, label).start()
     if kind == "collab-2w":
         return CollabDeployment(2, label).start()
+    if kind == "collab-metrics":
+        return CollabDeployment(1, label, metrics=True).start()
     return NodeDeployment(kind, label).start()
 
 
