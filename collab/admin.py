@@ -208,7 +208,7 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
         "connected_now",
         "content",
     )
-    fields = ("title",) + readonly_fields
+    fields = ("title", "title_follows_heading") + readonly_fields
     inlines = [MembershipInline]
     actions = ["lock_selected", "unlock_selected", "disconnect_selected", "trash_selected", "delete_selected_documents"]
     action_form = ReasonActionForm
@@ -221,6 +221,11 @@ class DocumentAdmin(PermissionActionsMixin, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         self._live = presence.snapshot()  # one read for the whole page
         return super().changelist_view(request, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        if "title" in form.changed_data and "title_follows_heading" not in form.changed_data:
+            obj.title_follows_heading = False  # a title given by hand stays, as a rename's does
+        super().save_model(request, obj, form, change)
 
     @admin.display(description="connected now")
     def live_connections(self, obj):

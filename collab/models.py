@@ -5,6 +5,8 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils import timezone
 
@@ -68,10 +70,20 @@ class Document(models.Model):
     # edits: each thread and chat message carries the number of its last change, so a
     # room that missed one reads what changed since the number it holds.
     discussion_seq = models.BigIntegerField(default=0, editable=False)
+    # The title follows the text's first heading until someone gives it one (collab.access.documents).
+    title_follows_heading = models.BooleanField(default=True)
+    # What the documents page and the API search (collab.access.search): the text as of
+    # the last few seconds of editing, and on PostgreSQL its words, indexed.
+    search_text = models.TextField(default="", blank=True, editable=False)
+    search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["-updated"]
-        indexes = [models.Index(fields=["owner", "-updated"])]
+        # On SQLite the GIN index is a plain one over an always-empty column.
+        indexes = [
+            models.Index(fields=["owner", "-updated"]),
+            GinIndex(fields=["search_vector"], name="document_search"),
+        ]
         permissions = [
             ("lock_document", "Can lock and unlock documents"),
             ("disconnect_document", "Can disconnect everyone from a document"),

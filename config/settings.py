@@ -372,6 +372,10 @@ COLLAB_RATE_DISCUSSION = envint("COLLAB_RATE_DISCUSSION", 3)
 # at least this often while editing goes on.
 COLLAB_VERSION_IDLE_SECONDS = envint("COLLAB_VERSION_IDLE_SECONDS", 300)
 COLLAB_VERSION_EVERY_SECONDS = envint("COLLAB_VERSION_EVERY_SECONDS", 600)
+# Search (collab.access.search): a document's text is stored for searching at most this
+# many seconds after an edit (and when its room closes), up to this many characters.
+COLLAB_SEARCH_INDEX_SECONDS = float(os.environ.get("COLLAB_SEARCH_INDEX_SECONDS", "10"))
+COLLAB_SEARCH_CHARS = envint("COLLAB_SEARCH_CHARS", 100_000)
 COLLAB_RESYNC_INTERVAL = float(os.environ.get("COLLAB_RESYNC_INTERVAL", "0.5"))  # seconds between log checks
 # Seconds after which a room forgets another worker's room it has not heard from (a
 # crashed worker sends no goodbye) and stops publishing to it.

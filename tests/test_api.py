@@ -90,9 +90,12 @@ def test_documents_are_created_listed_searched_renamed_and_trashed(owner, editor
     listed = client.get("/api/v1/documents").json()
     assert {d["title"] for d in listed["items"]} == {"From a script", "Shared plans"} and listed["count"] == 2
     assert [d["title"] for d in client.get("/api/v1/documents?q=script").json()["items"]] == ["From a script"]
-    # The text too, as the documents page searches it (the newest version's text).
-    versions.version_cut(document_id=document_id)
+    # The text too, as the documents page searches it, at once after the API's write.
     assert [d["title"] for d in client.get("/api/v1/documents?q=good").json()["items"]] == ["From a script"]
+    assert not Document.objects.get(pk=document_id).title_follows_heading  # its title was given
+    untitled = client.post("/api/v1/documents", {"content": "# Plans\n"}, content_type="application/json").json()
+    assert untitled["title"] == "Plans" and Document.objects.get(pk=untitled["id"]).title_follows_heading
+    client.delete(f"/api/v1/documents/{untitled['id']}")
     assert [d["title"] for d in client.get("/api/v1/documents?show=shared").json()["items"]] == []
     assert [d["title"] for d in client.get("/api/v1/documents?sort=title").json()["items"]] == [
         "From a script",

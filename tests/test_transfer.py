@@ -17,8 +17,11 @@ from playwright.sync_api import expect
 
 from collab.access import documents, sharing
 from collab.access.documents import HeadingTitles, title_from_text
+from collab.access.rights import watch_state
 from collab.api.tokens import token_create
 from collab.history import versions
+from collab.history.authorship import author_for_user
+from collab.history.restore import text_write
 from collab.models import Document, DocumentUpdate, Version
 from collab.storage import persistence
 from collab.storage.render import markdown_html
@@ -98,23 +101,35 @@ def test_the_title_is_the_plain_text_of_the_first_heading(text, title):
     assert title_from_text(text) == title
 
 
-def test_a_document_follows_its_first_heading_until_someone_renames_it(owner):
+def test_a_document_follows_its_first_heading_until_someone_renames_it_across_restarts(owner):
     document = documents.document_create(owner=owner)
-    titles, key = HeadingTitles(), str(document.pk)
+    key = str(document.pk)
 
-    def typed(text: str) -> str:
-        title = Document.objects.get(pk=document.pk).title
-        if titles.looks_at(key, title, edited=True):
-            titles.retitle({key: (title, text)})
+    def typed(text: str, titles: HeadingTitles) -> str:
+        """What the ticker does (collab.realtime.registry): only documents that follow are looked at."""
+        state = watch_state([key], set(), set())
+        if key in state.following and titles.looks_at(key, edited=True):
+            titles.retitle({key: (state.titles[key], text)})
         return Document.objects.get(pk=document.pk).title
 
-    assert typed("no heading yet") == "Untitled"
-    assert typed("# P") == "P"
-    assert typed("# Plans") == "Plans"  # still the heading's: it follows
-    assert typed("# Plans for May\n\nbody") == "Plans for May"
+    worker = HeadingTitles()
+    assert typed("no heading yet", worker) == "Untitled"
+    assert typed("# P", worker) == "P"
+    assert typed("# Plans", worker) == "Plans"  # still the heading's: it follows
+    assert typed("# Plans for May\n\nbody", HeadingTitles()) == "Plans for May"  # after a restart too
     documents.document_rename(document=document, title="Our plans")
-    assert typed("# Plans for June") == "Our plans"  # renamed: it stays
-    assert not titles.looks_at(key, "Our plans", edited=True)  # and its text is not read again
+    assert typed("# Plans for June", worker) == "Our plans"  # renamed: it stays
+    assert typed("# Plans for June", HeadingTitles()) == "Our plans"  # whichever worker looks
+    assert key not in watch_state([key], set(), set()).following  # and its text is not read again
+
+
+def test_a_title_given_at_creation_stays_and_one_taken_from_a_heading_follows(owner):
+    given = documents.document_create(owner=owner, title="Minutes")
+    from_heading = documents.document_create(owner=owner, title="Intro", follows_heading=True)
+    assert not Document.objects.get(pk=given.pk).title_follows_heading
+    assert HeadingTitles().retitle({str(from_heading.pk): ("Intro", "# Introduction")}) == {
+        str(from_heading.pk): "Introduction"
+    }
 
 
 def test_a_heading_never_overwrites_a_rename_made_since_the_title_was_read(owner):
@@ -319,8 +334,7 @@ def test_the_last_editor_is_found_in_the_snapshot_once_the_log_is_merged(owner_c
 
 def test_documents_are_searched_by_title_and_by_text(owner_client, listed, owner):
     old, new, theirs = listed
-    persistence.append(old.id, [an_update("Costs of the new ROOF, by quarter.")])
-    versions.version_cut(document_id=old.id)
+    text_write(document_id=old.id, text="Costs of the new ROOF, by quarter.", by=owner, author=author_for_user(owner))
     assert titles(owner_client.get("/?q=ROAD")) == ["Roadmap"]
     assert titles(owner_client.get("/?q=roof")) == ["Budget"]
     assert titles(owner_client.get("/?q=nothing+like+it")) == []

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
 from django.dispatch import Signal
@@ -16,7 +16,8 @@ from markdown_it import MarkdownIt
 
 from collab.access import rights as access
 from collab.access import sharing
-from collab.models import Document, DocumentSnapshot, DocumentUpdate, Membership, Role, Version
+from collab.access.search import search_matching
+from collab.models import Document, DocumentSnapshot, DocumentUpdate, Membership, Role
 
 DEFAULT_TITLE = "Untitled"
 
@@ -54,16 +55,20 @@ def document_for(*, user, session, document_id, minimum: Role = Role.VIEWER) -> 
     return Document.objects.select_related("owner").get(pk=document_id), role
 
 
-def document_create(*, owner, title: str = "") -> Document:
-    return Document.objects.create(owner=owner, title=title.strip()[:TITLE_LENGTH] or DEFAULT_TITLE)
+def document_create(*, owner, title: str = "", follows_heading: bool | None = None) -> Document:
+    """A new document; its title follows its first heading unless given one
+    (`follows_heading` says otherwise, for a title the caller took from a heading or a file)."""
+    title = title.strip()[:TITLE_LENGTH]
+    follows = not title if follows_heading is None else follows_heading
+    return Document.objects.create(owner=owner, title=title or DEFAULT_TITLE, title_follows_heading=follows)
 
 
 TITLE_LENGTH = Document._meta.get_field("title").max_length
 
 
 def document_rename(*, document: Document, title: str) -> Document:
-    document.title = title.strip()
-    document.save(update_fields=["title", "updated"])
+    document.title, document.title_follows_heading = title.strip(), False
+    document.save(update_fields=["title", "title_follows_heading", "updated"])
     return document
 
 
@@ -128,8 +133,7 @@ def document_listing(*, user, search: str = "", sort: str = "updated", show: str
     `member_role` (None for their own), `last_author_id` and `has_updates` (the newest
     entry of its update log, if any is left unmerged): one query however many rows.
 
-    `search` matches titles (case-insensitively) and the text of each document's
-    newest version: on PostgreSQL with full-text search, elsewhere as a substring."""
+    `search` matches titles and text (collab.access.search)."""
     memberships = Membership.objects.filter(user=user).order_by()  # one row a document: no join to sort by
     newest_update = DocumentUpdate.objects.filter(document=OuterRef("pk")).order_by("-seq")
     mine, shared = Q(owner=user), Q(pk__in=memberships.values("document"))
@@ -145,22 +149,8 @@ def document_listing(*, user, search: str = "", sort: str = "updated", show: str
     )
     search = search.strip()
     if search:
-        found = _matching(found, search)
+        found = search_matching(found, search)
     return found.order_by(*SORTS.get(sort, SORTS["updated"]))
-
-
-def _matching(found: QuerySet[Document], search: str) -> QuerySet[Document]:
-    """Title or content. The content is the newest version's text (versions are cut
-    minutes after the last edit, collab.history), read by a subquery that is
-    compared, not selected."""
-    latest = Version.objects.filter(document=OuterRef("pk")).order_by("-created", "-id").values("text")[:1]
-    if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchVector
-
-        found = found.alias(content=SearchVector(Subquery(latest), config="simple"))
-        query = SearchQuery(search, config="simple", search_type="websearch")
-        return found.filter(Q(title__icontains=search) | Q(content=query))
-    return found.alias(content=Subquery(latest)).filter(Q(title__icontains=search) | Q(content__icontains=search))
 
 
 def last_editors(documents: list[Document]) -> dict:
@@ -181,9 +171,11 @@ def last_editors(documents: list[Document]) -> dict:
 
 # -- titles from headings ----------------------------------------------------------
 # A new document is titled "Untitled"; it takes its first heading as its title and
-# follows that heading as it changes, until someone renames it to something else.
-# The rooms' ticker calls HeadingTitles with the documents edited since its last
-# look (collab.realtime.registry), so the title follows the text within a tick.
+# follows that heading as it changes, until someone renames it (its
+# `title_follows_heading` flag, kept in the database so that every worker and every
+# restart agree). The rooms' ticker calls HeadingTitles with the documents that
+# follow and were edited since its last look (collab.realtime.registry), so the title
+# follows the text within a tick.
 
 HEADING_SCAN_CHARS = 65536  # the first heading is looked for in the first 64 KiB
 ATX = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
@@ -234,34 +226,32 @@ def plain_title(markdown: str) -> str | None:
 class HeadingTitles:
     """One process's look at the documents that follow their first heading.
 
-    A document follows it while its title is "Untitled" or the heading this
-    process saw last; a rename to anything else stops that. Titles are written
-    only over the title read (a rename made meanwhile wins), without touching
-    `updated`; the ticker then tells the open pages, as it does a rename.
+    Titles are written only while the document still follows (a rename made
+    meanwhile wins), without touching `updated`; the ticker then tells the open
+    pages, as it does a rename.
     """
 
     def __init__(self):
-        self.headings: dict[str, str | None] = {}  # document id -> its first heading when last looked at
+        self.seen: set[str] = set()  # documents looked at since they were opened here
 
-    def looks_at(self, document_id: str, title: str, *, edited: bool) -> bool:
-        """Whether the text is worth a look: never looked at (so a heading edited
-        later is known to have been the title), or edited while the title follows."""
-        if document_id not in self.headings:
-            return True
-        return edited and title in (DEFAULT_TITLE, self.headings[document_id])
+    def looks_at(self, document_id: str, *, edited: bool) -> bool:
+        """Whether the text of a document that follows its heading is worth a look:
+        edited since the last look, or never looked at here."""
+        return edited or document_id not in self.seen
 
     def retitle(self, texts: dict[str, tuple[str, str]]) -> dict[str, str]:
         """{document id: (title as read, text)} -> {document id: new title} of those retitled."""
         retitled = {}
         for document_id, (title, text) in texts.items():
+            self.seen.add(document_id)
             heading = title_from_text(text)
-            before, self.headings[document_id] = self.headings.get(document_id), heading
-            if not heading or heading == title or title not in (DEFAULT_TITLE, before):
+            if not heading or heading == title:
                 continue
-            if Document.objects.filter(pk=document_id, title=title, trashed_at__isnull=True).update(title=heading):
+            following = Document.objects.filter(pk=document_id, title_follows_heading=True, trashed_at__isnull=True)
+            if following.update(title=heading):
                 retitled[document_id] = heading
         return retitled
 
     def keep(self, document_ids) -> None:
         """Forget the documents no longer open here."""
-        self.headings = {key: value for key, value in self.headings.items() if key in document_ids}
+        self.seen.intersection_update(document_ids)

@@ -189,18 +189,21 @@ class WatchState:
     accounts: dict = field(default_factory=dict)  # id -> the user, the whole row as read
     titles: dict[str, str] = field(default_factory=dict)  # id -> title
     discussions: dict[str, int] = field(default_factory=dict)  # id -> discussion_seq (collab.discussion)
+    following: set[str] = field(default_factory=set)  # ids of those whose title follows their first heading
 
 
 def watch_state(document_ids, session_keys, user_ids) -> WatchState:
     """One look at what open connections depend on: log positions, rights, titles, sessions, accounts."""
-    documents, titles, discussions = {}, {}, {}
+    documents, titles, discussions, following = {}, {}, {}, set()
     rows = Document.objects.filter(pk__in=list(document_ids), trashed_at__isnull=True).values_list(
-        "pk", "last_seq", "rights_version", "title", "discussion_seq"
+        "pk", "last_seq", "rights_version", "title", "discussion_seq", "title_follows_heading"
     )
-    for pk, seq, version, title, discussion in rows:  # one query, however many documents
+    for pk, seq, version, title, discussion, follows in rows:  # one query, however many documents
         documents[str(pk)] = (seq, version)
         titles[str(pk)] = title
         discussions[str(pk)] = discussion
+        if follows:
+            following.add(str(pk))
     live = set()
     if session_keys:
         live = set(
@@ -216,4 +219,4 @@ def watch_state(document_ids, session_keys, user_ids) -> WatchState:
         for user in get_user_model()._default_manager.filter(pk__in=list(user_ids)).select_related("profile"):
             hashes[user.pk] = (user.get_session_auth_hash(), user.is_active)
             accounts[user.pk] = user
-    return WatchState(documents, live, hashes, accounts, titles, discussions)
+    return WatchState(documents, live, hashes, accounts, titles, discussions, following)

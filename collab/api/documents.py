@@ -74,9 +74,10 @@ def document_list(request, q: str = "", page: int = 1, sort: str = "updated", sh
 def document_create(request, body: DocumentIn):
     need(request, WRITE)
     text = checked_text(body.content)
-    # Without a title, the first heading (collab.access.documents.title_from_text).
-    title = body.title.strip() or documents.title_from_text(text) or ""
-    document = documents.document_create(owner=request.user, title=title)
+    # Without a title, the first heading, followed as it changes (collab.access.documents).
+    given = body.title.strip()
+    title = given or documents.title_from_text(text) or ""
+    document = documents.document_create(owner=request.user, title=title, follows_heading=not given)
     if text:
         text_write(document_id=document.pk, text=text, by=request.user, author=author_for_user(request.user))
     return Status(201, document_out(request, Document.objects.select_related("owner").get(pk=document.pk), Role.OWNER))

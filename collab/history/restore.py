@@ -21,6 +21,7 @@ import secrets
 from django.db import transaction
 from pycrdt import Doc, Text
 
+from collab.access.search import search_index
 from collab.history import textdiff
 from collab.history.authorship import Author, claim
 from collab.history.versions import version_cut
@@ -101,7 +102,9 @@ def text_write(
     if update is None:
         return None
     claim(document_id, [client_id], author)
-    return persistence.append(document_id, [update], [by.pk if by is not None else None])
+    seq = persistence.append(document_id, [update], [by.pk if by is not None else None])
+    search_index({document_id: text})  # open rooms store it again with what is typed meanwhile
+    return seq
 
 
 def version_restore(*, version: Version, by, author: Author) -> Restore | None:

@@ -29,7 +29,7 @@ def document_import(*, owner, filename: str, text: str) -> Document:
     """A new document of `owner`'s with `text`, titled after its first heading, else the
     file's name; its history starts with a version named after the file."""
     title = documents.title_from_text(text) or PurePath(filename).stem.strip() or documents.DEFAULT_TITLE
-    document = documents.document_create(owner=owner, title=title)
+    document = documents.document_create(owner=owner, title=title, follows_heading=True)
     if text:
         text_write(document_id=document.pk, text=text, by=owner, author=author_for_user(owner))
         versions.version_cut(document_id=document.pk, kind=Version.Kind.NAMED, by=owner, name=f"Imported {filename}")

@@ -177,7 +177,7 @@ class RoomRegistry:
                 if code and room.members.get(member.conn) is member:
                     await room.close_member(member, code, "session ended")
             changed = await self._note_changes(rooms, read_at)
-            await self._titles_from_headings(rooms, changed, state.titles)
+            await self._titles_from_headings(rooms, changed, state.titles, state.following)
             for room in rooms:
                 if room.closed:
                     continue
@@ -207,15 +207,17 @@ class RoomRegistry:
             logger.exception("ticker: could not note changes for webhooks")
         return changed
 
-    async def _titles_from_headings(self, rooms: list[Room], changed: list[str], titles: dict[str, str]) -> None:
+    async def _titles_from_headings(
+        self, rooms: list[Room], changed: list[str], titles: dict[str, str], following: set[str]
+    ) -> None:
         """Documents titled after their first heading follow it (collab.access.documents.HeadingTitles)."""
         edited = set(changed)
         texts = {
             room.id: (titles[room.id], str(room.text))
             for room in rooms
-            if room.id in titles and self._headings.looks_at(room.id, titles[room.id], edited=room.id in edited)
+            if room.id in following and self._headings.looks_at(room.id, edited=room.id in edited)
         }
-        self._headings.keep(titles)
+        self._headings.keep(following)
         if texts:
             try:
                 await db.run(self._headings.retitle, texts)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from pycrdt import merge_updates
 
+from collab.access import search
 from collab.access.rights import DocumentRights
 from collab.exceptions import ClientTooSlow, CloseCode, DocumentTooLarge, ForgedAuthor, RateLimited, RejectedUpdate
 from collab.history import authorship, restore, versions
@@ -130,6 +131,10 @@ class Room:
         self.edited_at: float | None = None
         self.unversioned_since: float | None = None
         self._cutting: asyncio.Task | None = None
+        # Search (collab.access.search): when the text first changed since it was last
+        # stored for searching.
+        self.unindexed_since: float | None = None
+        self._indexing: asyncio.Task | None = None
         # Read once: Django's settings object costs a lookup through LazyObject per
         # attribute, and these are read for every frame sent.
         self._max_backlog = settings.COLLAB_MAX_BACKLOG_BYTES
@@ -170,6 +175,8 @@ class Room:
             await self._compact()
         if self.unversioned_since is not None:  # the last person here left
             await self.cut_version()
+        if self.unindexed_since is not None:
+            await self.index_text()
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed and applied."""
@@ -595,8 +602,11 @@ class Room:
             await self.catch_up()
         self.behind_at = db_seq if self.tracker.seq < db_seq else 0
         self.report_traffic()
-        if versions.due(time.monotonic(), self.edited_at, self.unversioned_since):
+        now = time.monotonic()
+        if versions.due(now, self.edited_at, self.unversioned_since):
             self.cut_version()
+        if self.unindexed_since is not None and now - self.unindexed_since >= settings.COLLAB_SEARCH_INDEX_SECONDS:
+            self.index_text()
         expired = self.awareness.expire()
         if expired:
             await self._send_all(awareness_frame(encode_awareness(expired)))
@@ -647,7 +657,7 @@ class Room:
     def _apply_stored(self, state: persistence.LogState) -> None:
         self._apply_all(state.all_updates(), stored=True)
         self.tracker = SeqTracker(state.seq)
-        self.edited_at = self.unversioned_since = None  # loading is not editing
+        self.edited_at = self.unversioned_since = self.unindexed_since = None  # loading is not editing
 
     # -- versions (collab.history.versions) -----------------------------------
 
@@ -655,6 +665,8 @@ class Room:
         self.edited_at = time.monotonic()
         if self.unversioned_since is None:
             self.unversioned_since = self.edited_at
+        if self.unindexed_since is None:
+            self.unindexed_since = self.edited_at
 
     def cut_version(self) -> asyncio.Task:
         """Cut a version of what is stored, in the background, one cut at a time.
@@ -674,6 +686,19 @@ class Room:
             pass
         except Exception:
             logger.exception("room %s: could not cut a version", self.id)
+
+    def index_text(self) -> asyncio.Task:
+        """Store the text as it is now for searching, in the background, one write at a time."""
+        if self._indexing is None or self._indexing.done():
+            self.unindexed_since = None
+            self._indexing = asyncio.create_task(self._index(str(self.text)), name=f"room-search-{self.id}")
+        return self._indexing
+
+    async def _index(self, text: str) -> None:
+        try:
+            await db.run(search.search_index, {self.id: text})
+        except Exception:
+            logger.exception("room %s: could not store its text for searching", self.id)
 
     async def _compact(self) -> None:
         try:
