@@ -36,6 +36,14 @@ class Role(models.TextChoices):
 SHARED_ROLES = [(role.value, role.label) for role in (Role.EDITOR, Role.COMMENTER, Role.VIEWER)]
 
 
+class DocumentManager(models.Manager):
+    """Rows without their search columns (up to COLLAB_SEARCH_CHARS each): only searches
+    read them, as filters; listing thousands of documents must not carry their texts."""
+
+    def get_queryset(self):
+        return super().get_queryset().defer("search_text", "search_vector")
+
+
 class Document(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     title = models.CharField(max_length=200, default="Untitled")
@@ -76,6 +84,8 @@ class Document(models.Model):
     # the last few seconds of editing, and on PostgreSQL its words, indexed.
     search_text = models.TextField(default="", blank=True, editable=False)
     search_vector = SearchVectorField(null=True, editable=False)
+
+    objects = DocumentManager()
 
     class Meta:
         ordering = ["-updated"]
