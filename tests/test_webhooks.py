@@ -202,6 +202,23 @@ def test_document_changed_is_debounced(owner, receiver, allow_loopback):
     assert until(lambda: receiver.events() == ["document.changed", "document.changed"])
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_api_write_to_a_document_nobody_has_open_sends_one_document_changed(owner, receiver, allow_loopback):
+    from tests.test_api import api, bearer
+
+    endpoint_for(owner, receiver.url, ["document.changed"])
+    document = documents.document_create(owner=owner, title="Scripted")
+    client = api(bearer(owner))
+    url = f"/api/v1/documents/{document.pk}/content"
+    assert client.put(url, "First\n", content_type="text/markdown").status_code == 200
+    assert client.post(url, "Second\n", content_type="text/markdown").status_code == 200
+    # No room, so no ticker: the queue looks again once the change has been quiet for 2 s.
+    assert until(lambda: receiver.events() == ["document.changed"])
+    payload = json.loads(receiver.received[0][1])
+    assert payload["data"]["document"]["id"] == str(document.pk)
+    assert not until(lambda: len(receiver.received) > 1, timeout=3)  # the two writes made one event
+
+
 @pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_rq_delivers_and_retries_with_its_worker(owner, redis_server, settings):

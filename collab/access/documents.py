@@ -23,6 +23,9 @@ DEFAULT_TITLE = "Untitled"
 
 # Sent when a document goes into the trash (its webhooks tell of it: collab.webhooks).
 document_trashed = Signal()  # sender=Document, document=, actor=
+# Sent when a document's text is written other than by typing in a room (the API, an
+# import, a restore: collab.history.restore.text_write); its webhooks tell of it.
+text_written = Signal()  # sender=Document, document_id=
 
 
 class NoAccess(Exception):

@@ -21,11 +21,12 @@ import secrets
 from django.db import transaction
 from pycrdt import Doc, Text
 
+from collab.access.documents import text_written
 from collab.access.search import search_index
 from collab.history import textdiff
 from collab.history.authorship import Author, claim
 from collab.history.versions import version_cut
-from collab.models import ClientOwner, Restore, Version
+from collab.models import ClientOwner, Document, Restore, Version
 from collab.storage import persistence
 from collab.yjs.crdt import TEXT_NAME, apply_stored, new_doc
 
@@ -104,6 +105,7 @@ def text_write(
     claim(document_id, [client_id], author)
     seq = persistence.append(document_id, [update], [by.pk if by is not None else None])
     search_index({document_id: text})  # open rooms store it again with what is typed meanwhile
+    text_written.send(sender=Document, document_id=document_id)
     return seq
 
 

@@ -4,7 +4,9 @@ and at least one every 10 s while changes go on, whichever workers saw them.
 Each worker's ticker notes the documents its rooms changed and looks for the
 ones that are due (`tick`); a row of DocumentChange per document stands for the
 event, and the worker that deletes it sends it (on PostgreSQL, the others skip
-the rows it has locked).
+the rows it has locked). A text written without a room (the API, an import, a
+restore: `written`) is noted the same way, and the queue looks again once it is due,
+in case no worker has a room open to do it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.utils import timezone
 
 from collab.models import Document, DocumentChange, WebhookEndpoint
 from collab.webhooks.events import emit, wanted
+from collab.webhooks.queue import run
 
 QUIET = timedelta(seconds=2)
 AT_LEAST_EVERY = timedelta(seconds=10)
@@ -33,6 +36,12 @@ def tick(changed_ids, now=None) -> int:
         if not updated:
             DocumentChange.objects.get_or_create(document_id=document_id, defaults={"first_at": now, "last_at": now})
     return flush(now)
+
+
+def written(document_id) -> None:
+    """A text written other than in a room: noted as a room's change, looked at when due."""
+    if EVENT in wanted() and tick([document_id]) == 0:
+        run(flush, delay=QUIET.total_seconds() + 0.1)
 
 
 def flush(now=None) -> int:

@@ -27,21 +27,26 @@ def _local_pool() -> ThreadPoolExecutor:
 def enqueue(delivery_id: int, delay: float = 0) -> None:
     from collab.webhooks.delivery import deliver
 
+    run(deliver, delivery_id, delay=delay)
+
+
+def run(function, *args, delay: float = 0) -> None:
+    """`function(*args)` by the queue's worker, `delay` seconds from now."""
     if settings.COLLAB_WEBHOOK_QUEUE == "rq":
         import django_rq
 
         queue = django_rq.get_queue(QUEUE)
         if delay:
-            queue.enqueue_in(timedelta(seconds=delay), deliver, delivery_id)
+            queue.enqueue_in(timedelta(seconds=delay), function, *args)
         else:
-            queue.enqueue(deliver, delivery_id)
+            queue.enqueue(function, *args)
         return
     if delay:
-        timer = threading.Timer(delay, lambda: _local_pool().submit(deliver, delivery_id))
+        timer = threading.Timer(delay, lambda: _local_pool().submit(function, *args))
         timer.daemon = True
         timer.start()
     else:
-        _local_pool().submit(deliver, delivery_id)
+        _local_pool().submit(function, *args)
 
 
 def enqueue_on_commit(delivery_ids: list[int]) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from collab.access.documents import document_trashed
+from collab.access.documents import document_trashed, text_written
 from collab.access.identity import display_name
 from collab.models import Comment, Document, Membership
+from collab.webhooks import changes
 from collab.webhooks.events import emit
 
 
@@ -24,6 +25,11 @@ def document_created(sender, instance: Document, created: bool, **kwargs) -> Non
 @receiver(document_trashed, dispatch_uid="webhooks-document-deleted")
 def document_deleted(sender, document: Document, actor, **kwargs) -> None:
     emit("document.deleted", document, {"actor": person(actor)})
+
+
+@receiver(text_written, dispatch_uid="webhooks-document-changed")
+def document_written(sender, document_id, **kwargs) -> None:
+    changes.written(document_id)
 
 
 @receiver(post_save, sender=Membership, dispatch_uid="webhooks-member-added")
