@@ -122,6 +122,23 @@ def test_short_frames_are_unmasked_as_autobahn_would(monkeypatch):
         assert ours.pointer() == length
 
 
+def test_statuses_twisted_has_no_name_for_are_sent_with_their_reason(server, owner):
+    import http.client
+
+    from collab.access import documents
+    from collab.api.tokens import token_create
+
+    document = documents.document_create(owner=owner, title="Locked")
+    documents.Document.objects.filter(pk=document.pk).update(locked=True)
+    raw = token_create(user=owner, name="script", scopes=["documents:read", "documents:write"])[1]
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("PUT", f"/api/v1/documents/{document.pk}/content", b"text", {"Authorization": f"Bearer {raw}"})
+    response = connection.getresponse()
+    assert (response.status, response.reason) == (423, "Locked")
+    assert "locked" in response.read().decode()
+    connection.close()
+
+
 @pytest.mark.parametrize(
     ("env", "logged"),
     [

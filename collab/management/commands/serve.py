@@ -56,6 +56,7 @@ class Command(BaseCommand):
         from twisted.internet import reactor  # daphne.cli has installed the asyncio reactor
 
         disable_nagle()
+        name_every_status()
         spare_clients_still_reading()
         defer_autobahn_debug_formatting()
         unmask_short_frames_in_python()
@@ -145,6 +146,18 @@ def disable_nagle() -> None:
         return protocol
 
     HTTPFactory.buildProtocol = build_protocol
+
+
+def name_every_status() -> None:
+    """Twisted writes the status line's reason from its own table, which lacks 422, 423
+    and 429 ("Unknown Status"): fill its gaps from Python's (HTTP/1.1 clients and logs
+    show the reason; HTTP/2 has none)."""
+    from http import HTTPStatus
+
+    from twisted.web import http
+
+    for status in HTTPStatus:
+        http.RESPONSES.setdefault(status.value, status.phrase.encode())
 
 
 def spare_clients_still_reading() -> None:
