@@ -119,6 +119,40 @@ def webhook_lag(owner, repeat: int) -> str:
     return f"Webhook document.created, from the commit to the receiver: {percentiles(lags)}"
 
 
+def changed_lag(owner, repeat: int) -> str:
+    """From an API write to a receiver having `document.changed`: the 2 s of quiet the
+    debounce waits for, then the queue's look and the delivery."""
+    from django.conf import settings
+    from django.test import Client
+
+    from collab.api.tokens import token_create
+    from collab.models import WebhookEndpoint
+    from collab.webhooks import events
+    from collab.webhooks.signing import new_secret
+    from tests.test_webhooks import Receiver
+
+    settings.COLLAB_WEBHOOKS_ALLOW_PRIVATE = True
+    settings.COLLAB_WEBHOOK_QUEUE = "thread"
+    receiver = Receiver()
+    WebhookEndpoint.objects.create(user=owner, url=receiver.url, events=["document.changed"], secret=new_secret())
+    events.forget_wanted()
+    raw = token_create(user=owner, name="bench-changed", scopes=["documents:read", "documents:write"])[1]
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    made = client.post("/api/v1/documents", {"title": "changed"}, content_type="application/json").json()
+    lags = []
+    try:
+        for i in range(repeat):
+            count = len(receiver.received)
+            started = time.perf_counter()
+            client.put(f"/api/v1/documents/{made['id']}/content", f"edit {i}\n", content_type="text/markdown")
+            while len(receiver.received) == count:
+                time.sleep(0.001)
+            lags.append(time.perf_counter() - started)
+    finally:
+        receiver.close()
+    return f"Webhook document.changed, from an API write to the receiver (2 s quiet by design): {percentiles(lags)}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="dropped and recreated")
@@ -135,6 +169,7 @@ def main(argv=None) -> int:
     for row in api_latency(owner, args.repeat):
         print(row)
     print(webhook_lag(owner, max(20, args.repeat // 4)))
+    print(changed_lag(owner, 10))
     return 0
 
 
