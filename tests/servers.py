@@ -1,4 +1,4 @@
-"""Real daphne processes on loopback for tests: started by us, stopped by PID.
+"""Real daphne processes on loopback for tests, and RQ's queue worker: started by us, stopped by PID.
 
 Each server runs in a session of its own, as a service does. Linux's autogroup
 scheduling shares CPU time between sessions first: in the starter's session a
@@ -36,6 +36,39 @@ def database_url() -> str:
     return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
 
 
+def process_env(redis_url: str, env: dict[str, str] | None) -> dict[str, str]:
+    """The environment of a collab process we start: production-like, on the test database."""
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    return {
+        **inherited,
+        "DEBUG": "0",
+        # The test process's own key (from the environment or data/secret_key): both sign sessions.
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_url,
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+
+
+def listening_socket(port: int) -> socket.socket:
+    """A socket listening on loopback, with SO_REUSEADDR as daphne's own has it: the
+    connections it accepts inherit it, so that a restart can bind the port again while
+    the last process's connections are still closing."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(128)
+    return sock
+
+
+def artifact(name: str) -> Path:
+    """A path for a log kept after the run, in test-artifacts/."""
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    return artifacts / name
+
+
 class Server:
     """One `manage.py serve` process listening on a socket we bound (no port race)."""
 
@@ -48,26 +81,12 @@ class Server:
         args: tuple[str, ...] = (),
     ):
         self.args = args  # more options for `manage.py serve` (--proxy-headers)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
+        self.sock = listening_socket(0)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
-        inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-        self.env = {
-            **inherited,
-            "DEBUG": "0",
-            # The test process's own key (from the environment or data/secret_key): both sign sessions.
-            "SECRET_KEY": settings.SECRET_KEY,
-            "DATABASE_URL": database_url(),
-            "REDIS_URL": redis_url,
-            "PYTHONUNBUFFERED": "1",
-            **(env or {}),
-        }
-        artifacts = ROOT / "test-artifacts"
-        artifacts.mkdir(exist_ok=True)
-        self.log_path = artifacts / f"{log_name}-{self.port}.log"
+        self.env = process_env(redis_url, env)
+        self.log_path = artifact(f"{log_name}-{self.port}.log")
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> Server:
@@ -109,6 +128,17 @@ class Server:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
+    def close_port(self) -> None:
+        """Close our copy of the listening socket: with the process stopped, the port
+        refuses connections, as a stopped service's does."""
+        self.sock.close()
+
+    def restart(self, timeout: float = 30) -> Server:
+        """Start again on the same port after `stop` and `close_port`, as a service restarts."""
+        self.sock = listening_socket(self.port)
+        self.log.close()
+        return self.start(timeout)
+
     def close(self) -> None:
         self.stop()
         self.sock.close()
@@ -120,6 +150,53 @@ class Server:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class QueueWorker:
+    """`manage.py rqworker webhooks --with-scheduler`, as deploy/collab-rqworker.service
+    runs it, on the test database and `redis_url`'s Redis."""
+
+    def __init__(self, *, redis_url: str, env: dict[str, str] | None = None, log_name: str = "rqworker"):
+        self.redis_url = redis_url
+        self.env = process_env(redis_url, env)
+        self.log_path = artifact(f"{log_name}-{os.getpid()}.log")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> QueueWorker:
+        from redis import Redis
+        from rq import Worker
+
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "rqworker", "webhooks", "--with-scheduler"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        with Redis.from_url(self.redis_url) as redis:
+            while Worker.count(connection=redis) == 0:  # it registers itself once it listens
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"rqworker exited with {self.proc.returncode}; see {self.log_path}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"rqworker did not start in {timeout}s; see {self.log_path}")
+                time.sleep(0.1)
+        return self
+
+    def stop(self, timeout: float = 10) -> None:
+        """SIGTERM: rq finishes the job in hand, stops its scheduler and exits. Past the
+        timeout, SIGKILL to its process group (the session we started it in)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
 
 
 class RedisServer:
