@@ -103,6 +103,23 @@ def test_a_viewer_reads_the_chat_but_has_no_composer(server, owner, viewer):
         expect(page.locator(".reported-text")).to_have_text("Read this first")
 
 
+def test_a_chat_message_over_the_limit_is_not_sent_and_the_page_says_by_how_much(server, owner):
+    document = make_document(owner)
+    with chromium() as browser:
+        _, page = open_editor(browser, server.url, session_cookie(owner), document)
+        page.locator("#chat-toggle").click()
+        box = page.locator("#chat-input")
+        box.fill("m" * 2001)  # COLLAB_MAX_CHAT_CHARS is 2,000
+        expect(page.locator("#chat-form .box-limit")).to_have_text("1 character too long (at most 2,000).")
+        box.press("Enter")
+        expect(box).to_have_value("m" * 2001)  # kept, whole
+        box.press("Backspace")
+        expect(page.locator("#chat-form .box-limit")).to_be_hidden()
+        box.press("Enter")
+        expect(chat_of(page)).to_have_count(1)
+        assert ChatMessage.objects.get().body == "m" * 2000
+
+
 def test_older_messages_load_when_the_list_is_scrolled_to_the_top(server, owner):
     document = make_document(owner)
     stored_chat(document, owner, *(f"message {i}" for i in range(120)))

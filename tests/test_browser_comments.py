@@ -365,25 +365,37 @@ def test_the_comments_panel_fits_a_phone_360_px_wide_in_the_dark_scheme(server, 
         expect(page.locator("#comments-toggle")).to_be_focused()
 
 
-def test_a_comment_the_server_refuses_says_why_and_keeps_what_was_written(server, owner):
+def test_a_comment_over_the_limit_is_not_sent_the_page_says_by_how_much_and_keeps_it(server, owner):
     document = make_document(owner, text=TEXT)
     with chromium() as browser:
         _, page = open_editor(browser, server.url, session_cookie(owner), document)
         loaded(page)
         select(page, "budget")
         page.locator(".cm-comment-button").click()
-        too_long = "x" * 5001
-        page.locator("#comment-composer-text").fill(too_long)
+        too_long = "x" * 4999 + "🙂y"  # 5,001 characters as the server counts them
+        box = page.locator("#comment-composer-text")
+        box.fill(too_long)
+        limit = page.locator("#comment-composer .box-limit")
+        expect(limit).to_have_text("1 character too long (at most 5,000).")
+        expect(box).to_have_attribute("aria-invalid", "true")
         page.locator("#comment-composer button[type=submit]").click()
-        expect(page.locator("#comments-error")).to_contain_text("longer than 5000 characters")
-        expect(page.locator("#comment-composer-text")).to_have_value(too_long)
-        expect(page.locator("#comment-composer button[type=submit]")).to_be_enabled()
-        expect(page.locator(".thread")).to_have_count(0)
-        # Shorter, it goes through, and the error goes away.
-        page.locator("#comment-composer-text").fill("Shorter.")
+        box.press("Control+Enter")
+        expect(box).to_have_value(too_long)  # nothing cut off, nothing lost
+        expect(page.locator("#comment-composer")).to_be_visible()
+        # Shorter, it goes through, and the note goes away.
+        box.fill("x" * 4999 + "🙂")
+        expect(limit).to_be_hidden()
         page.locator("#comment-composer button[type=submit]").click()
-        expect(thread_card(page, "Shorter.")).to_be_visible()
-        expect(page.locator("#comments-error")).to_be_hidden()
+        card = page.locator(".thread")
+        expect(card).to_have_count(1)
+        # A reply likewise.
+        reply = card.locator("textarea.comment-box").first
+        reply.fill("z" * 5003)
+        expect(card.locator(".box-limit")).to_have_text("3 characters too long (at most 5,000).")
+        card.locator(".reply-form button[type=submit]").click()
+        expect(reply).to_have_value("z" * 5003)
+        expect(card.locator(".comment")).to_have_count(1)
+        expect(page.locator("#comments-error")).to_be_hidden()  # the server was never asked
 
 
 def test_turning_comments_off_on_the_share_page_hides_them_live_and_on_again_shows_them(server, owner):

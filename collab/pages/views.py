@@ -165,6 +165,7 @@ def document_page(request, document, role):
         "max_message_bytes": settings.COLLAB_MAX_MESSAGE_BYTES,
         "max_document_bytes": settings.COLLAB_MAX_DOCUMENT_BYTES,
         "max_chat_chars": settings.COLLAB_MAX_CHAT_CHARS,
+        "max_comment_chars": settings.COLLAB_MAX_COMMENT_CHARS,
     }
     return render(request, "collab/document.html", context)
 

@@ -8,6 +8,7 @@
 import { loadDiscussionOnConnect, onExtension, sendExtension } from "./extensions.js";
 import { inkFor } from "./cursors.js";
 import { initials } from "./presence.js";
+import { limitBox } from "./talk.js";
 
 const NEAR_TOP_PX = 48; // scrolled this close to the top: load older messages
 const NEAR_BOTTOM_PX = 64; // this close to the bottom: follow new messages
@@ -54,6 +55,7 @@ export class ChatPanel {
     this.older = older;
     this.form = form;
     this.input = input;
+    this.tooLong = limitBox(input, Number(input.dataset.maxChars) || 0); // COLLAB_MAX_CHAT_CHARS
     this.error = error;
     this.me = me; // { name, color }
     const documentId = document.getElementById("editor-app")?.dataset.documentId;
@@ -164,7 +166,7 @@ export class ChatPanel {
 
   send() {
     const body = this.input.value.trim();
-    if (!body || !this.canChat) return;
+    if (!body || !this.canChat || this.tooLong()) return;
     const ref = `chat-${++this.sent}`;
     if (!sendExtension(this.provider, { type: "chat.send", body, ref })) {
       this.showError("Not sent: not connected. It will be possible again once reconnected.");

@@ -1,7 +1,12 @@
 // One thread in the comments panel: its quote, its comments, and the boxes and
 // buttons to answer, edit, delete, resolve and report. Built from the thread as the
 // server sent it, with text nodes only; the panel (comments.js) sends what is done.
-import { authorNodes, bodyNodes, timeElement } from "./talk.js";
+import { authorNodes, bodyNodes, limitBox, timeElement } from "./talk.js";
+
+/** The longest comment the server takes (COLLAB_MAX_COMMENT_CHARS), as the page was given it. */
+export function commentLimit() {
+  return Number(document.getElementById("editor-app")?.dataset.maxCommentChars) || 0;
+}
 
 export function element(tag, className, text) {
   const node = document.createElement(tag);
@@ -116,10 +121,11 @@ export class ThreadCard {
     const send = element("button", "button small primary", "Reply");
     send.type = "submit";
     form.append(label, textarea, send);
+    const tooLong = limitBox(textarea, commentLimit());
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const body = textarea.value.trim();
-      if (!body) return;
+      if (!body || tooLong()) return;
       const done = () => (textarea.value = "");
       this.panel.send({ type: "comment.create", thread: this.id, body }, { form, done });
     });
@@ -212,10 +218,11 @@ export class ThreadCard {
     const row = element("div", "form-row");
     row.append(save, button("Cancel", "button small", stop));
     form.append(label, textarea, row);
+    const tooLong = limitBox(textarea, commentLimit());
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const body = textarea.value.trim();
-      if (!body) return;
+      if (!body || tooLong()) return;
       if (body === comment.body) stop();
       else this.panel.send({ type: "comment.edit", comment: comment.id, body }, { form, done: stop });
     });

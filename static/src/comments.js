@@ -13,8 +13,8 @@ import { EditorView, keymap } from "@codemirror/view";
 
 import { anchorFor, commentButton, commentMarks, drawMarks, resolveAnchor } from "./comment-marks.js";
 import { loadDiscussionOnConnect, onExtension, sendExtension } from "./extensions.js";
-import { ThreadCard, boxKeys } from "./comment-cards.js";
-import { refreshTimes } from "./talk.js";
+import { ThreadCard, boxKeys, commentLimit } from "./comment-cards.js";
+import { limitBox, refreshTimes } from "./talk.js";
 
 const RECOMPUTE_MS = 120; // the anchors are resolved again this long after the last change...
 const RECOMPUTE_MAX_MS = 600; // ...and at least this often while changes go on
@@ -117,7 +117,10 @@ export class Comments {
       this.submitDraft();
     });
     el.composerCancel?.addEventListener("click", () => this.cancelDraft());
-    if (el.composerText) boxKeys(el.composerText, () => this.cancelDraft());
+    if (el.composerText) {
+      boxKeys(el.composerText, () => this.cancelDraft());
+      this.draftTooLong = limitBox(el.composerText, commentLimit());
+    }
     for (const filter of el.filters) filter.addEventListener("click", () => this.setFilter(filter.dataset.filter));
     el.pane?.addEventListener("keydown", (event) => {
       if (event.key === "Escape" && window.matchMedia(NARROW).matches && !event.defaultPrevented) {
@@ -264,7 +267,7 @@ export class Comments {
 
   submitDraft() {
     const body = this.el.composerText.value.trim();
-    if (!this.draft || !body) {
+    if (!this.draft || !body || this.draftTooLong()) {
       this.el.composerText.focus();
       return;
     }

@@ -6,6 +6,31 @@
 const MENTION = /(?<![\w@])@([\w.+-]{1,150})/g;
 const COLOR = /^#[0-9a-f]{6}$/i;
 
+/**
+ * Keeps what a box may send within `max` characters, counted as the server counts
+ * them (code points of the trimmed text): past it, a note under the box says by how
+ * much, and the returned check is true so the caller does not send. Nothing typed or
+ * pasted is cut off, so nothing is lost. The box must already be in its form.
+ */
+export function limitBox(textarea, max) {
+  const note = document.createElement("p");
+  note.className = "help box-limit";
+  note.setAttribute("role", "status");
+  note.hidden = true;
+  textarea.after(note);
+  const check = () => {
+    const over = max > 0 ? [...textarea.value.trim()].length - max : 0;
+    note.hidden = over <= 0;
+    note.textContent =
+      over > 0 ? `${over.toLocaleString()} character${over === 1 ? "" : "s"} too long (at most ${max.toLocaleString()}).` : "";
+    if (over > 0) textarea.setAttribute("aria-invalid", "true");
+    else textarea.removeAttribute("aria-invalid");
+    return over > 0;
+  };
+  textarea.addEventListener("input", check);
+  return check;
+}
+
 /** "just now", "2 min ago", "3 h ago", "yesterday", "4 days ago", then the date. */
 export function relativeTime(iso, now = Date.now()) {
   const at = new Date(iso).getTime();
