@@ -344,6 +344,31 @@ def test_restoring_the_text_a_detached_thread_quoted_attaches_it_again(cast, own
     assert service.threads_reattach(document.id) == 0  # attached now
 
 
+async def _holds(document, text: str) -> bool:
+    return await stored(document) == text
+
+
+async def test_a_thread_whose_words_an_undo_writes_back_is_anchored_again_live(transactional_db, cast, owner):
+    """An undo in the browser writes deleted words back as new Yjs items: the thread's
+    anchors, on the deleted ones, stay collapsed until the room anchors it again."""
+    document, _ = cast
+    with Server(env={"COLLAB_SEARCH_INDEX_SECONDS": "0.2"}, log_name="reattach") as server:
+        olivia = await talker(server, document, owner, "olivia")
+        olivia.insert(0, "The budget is far too small for a project of this size.\n")
+        assert await until(lambda: _holds(document, olivia.value()))
+        await olivia.send(say(new_thread(olivia, 4, 10, "Which budget?")))
+        thread = (await until_received(olivia, "thread"))["thread"]
+        del olivia.text[4:11]  # "budget " gone: the thread is detached
+        assert anchors.resolve(olivia.text, thread["anchor"]["start"]) == anchors.resolve(
+            olivia.text, thread["anchor"]["end"]
+        )
+        olivia.insert(4, "budget ")  # and back, as an undo writes it
+        again = (await until_received(olivia, "thread", 2))["thread"]
+        start, end = (anchors.resolve(olivia.text, again["anchor"][side]) for side in ("start", "end"))
+        assert olivia.value()[start:end] == "budget" and again["id"] == thread["id"]
+        await olivia.close()
+
+
 async def test_a_discussion_too_large_for_one_message_comes_thread_by_thread(transactional_db, cast, owner):
     document, _ = cast
     author = await database_sync_to_async(author_for_user)(owner)

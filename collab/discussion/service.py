@@ -363,29 +363,55 @@ def threads_reattach(document_id) -> int:
     """Anchor detached threads again where their quoted text is back (after a restore,
     which writes the old text anew); returns how many. Pages get the new anchors
     through the rooms' discussion catch-up."""
-    from pycrdt import Assoc, StickyIndex, Text
+    from pycrdt import Text
 
-    from collab.discussion.anchors import resolve
     from collab.history.versions import archive
     from collab.yjs.crdt import TEXT_NAME
 
     doc, _ = archive(document_id)
-    text = doc.get(TEXT_NAME, type=Text)
-    content = str(text)
-    count = 0
-    for thread in Thread.objects.filter(document_id=document_id, removed=False).exclude(quote=""):
+    return threads_anchor(document_id, anchors_found_again(doc.get(TEXT_NAME, type=Text), quoted_threads(document_id)))
+
+
+def quoted_threads(document_id) -> list[Thread]:
+    """The document's threads that quote some text: those that may come detached."""
+    return list(
+        Thread.objects.filter(document_id=document_id, removed=False)
+        .exclude(quote="")
+        .only("pk", "anchor_start", "anchor_end", "quote", "prefix", "suffix")
+    )
+
+
+def anchors_found_again(text, threads: list[Thread]) -> dict[int, tuple[dict, dict]]:
+    """{thread id: (start, end)}: new anchors in `text` (a pycrdt Text, read on the thread
+    that owns its Doc) for the detached threads of `threads` whose quote is back."""
+    from pycrdt import Assoc, StickyIndex
+
+    from collab.discussion.anchors import resolve
+
+    content, found = None, {}
+    for thread in threads:
         start, end = resolve(text, thread.anchor_start), resolve(text, thread.anchor_end)
         if start is not None and end is not None and start < end:
             continue  # attached
-        found = best_match(content, thread.quote, thread.prefix, thread.suffix)
-        if found is None:
+        content = str(text) if content is None else content
+        where = best_match(content, thread.quote, thread.prefix, thread.suffix)
+        if where is None:
             continue
-        begin = len(content[:found].encode())  # pycrdt counts UTF-8 bytes
+        begin = len(content[:where].encode())  # pycrdt counts UTF-8 bytes
         finish = begin + len(thread.quote.encode())
+        found[thread.pk] = (
+            StickyIndex.new(text, begin, Assoc.AFTER).to_json(),
+            StickyIndex.new(text, finish, Assoc.BEFORE).to_json(),
+        )
+    return found
+
+
+def threads_anchor(document_id, found: dict[int, tuple[dict, dict]]) -> int:
+    """Store anchors of `anchors_found_again`, each change numbered as any other; how many."""
+    for thread_id, (start, end) in found.items():
         with transaction.atomic():
-            thread.anchor_start = StickyIndex.new(text, begin, Assoc.AFTER).to_json()
-            thread.anchor_end = StickyIndex.new(text, finish, Assoc.BEFORE).to_json()
-            thread.seq = _next_seq(document_id)
-            thread.save(update_fields=["anchor_start", "anchor_end", "seq"])
-        count += 1
-    return count
+            seq = _next_seq(document_id)
+            Thread.objects.filter(pk=thread_id, document_id=document_id).update(
+                anchor_start=start, anchor_end=end, seq=seq
+            )
+    return len(found)

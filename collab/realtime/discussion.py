@@ -43,6 +43,20 @@ class RoomDiscussion:
         self.tracker: SeqTracker | None = None  # set as the room starts, from the rights' read
         self.behind_at = 0
 
+    async def reattach(self) -> None:
+        """Anchor again the threads whose quoted words an edit wrote anew (an undo in the
+        browser does: Yjs writes deleted text back as new items); pages get the new
+        anchors from the catch-up that the changed `discussion_seq` starts."""
+        room = self.room
+        try:
+            threads = await db.run(service.quoted_threads, room.id)
+            found = service.anchors_found_again(room.text, threads) if threads else {}  # the Doc lives on this loop
+            if found:
+                await db.run(service.threads_anchor, room.id, found)
+                logger.info("room %s: %d comment threads anchored again", room.id, len(found))
+        except Exception:
+            logger.exception("room %s: could not anchor detached threads again", room.id)
+
     # -- from a connection ------------------------------------------------------
 
     async def receive(self, member: Member, payload: bytes) -> None:

@@ -688,7 +688,8 @@ class Room:
             logger.exception("room %s: could not cut a version", self.id)
 
     def index_text(self) -> asyncio.Task:
-        """Store the text as it is now for searching, in the background, one write at a time."""
+        """Store the text as it is now for searching, and anchor again the comment threads
+        whose words came back, in the background, one at a time."""
         if self._indexing is None or self._indexing.done():
             self.unindexed_since = None
             self._indexing = asyncio.create_task(self._index(str(self.text)), name=f"room-search-{self.id}")
@@ -699,6 +700,7 @@ class Room:
             await db.run(search.search_index, {self.id: text})
         except Exception:
             logger.exception("room %s: could not store its text for searching", self.id)
+        await self.discussion.reattach()
 
     async def _compact(self) -> None:
         try:
