@@ -92,40 +92,10 @@ def api_latency(owner, repeat: int) -> list[str]:
     return rows
 
 
-def webhook_lag(owner, repeat: int) -> str:
+def lags_to_receiver(owner, event: str, act, repeat: int) -> list[float]:
+    """Seconds from each `act(i)` to a receiver on loopback having one more `event`."""
     from django.conf import settings
 
-    from collab.models import Document, WebhookEndpoint
-    from collab.webhooks import events
-    from collab.webhooks.signing import new_secret
-    from tests.test_webhooks import Receiver
-
-    settings.COLLAB_WEBHOOKS_ALLOW_PRIVATE = True
-    settings.COLLAB_WEBHOOK_QUEUE = "thread"
-    receiver = Receiver()
-    WebhookEndpoint.objects.create(user=owner, url=receiver.url, events=["document.created"], secret=new_secret())
-    events.forget_wanted()
-    lags = []
-    try:
-        for i in range(repeat):
-            count = len(receiver.received)
-            started = time.perf_counter()
-            Document.objects.create(owner=owner, title=f"hooked {i}")
-            while len(receiver.received) == count:
-                time.sleep(0.0005)
-            lags.append(time.perf_counter() - started)
-    finally:
-        receiver.close()
-    return f"Webhook document.created, from the commit to the receiver: {percentiles(lags)}"
-
-
-def changed_lag(owner, repeat: int) -> str:
-    """From an API write to a receiver having `document.changed`: the 2 s of quiet the
-    debounce waits for, then the queue's look and the delivery."""
-    from django.conf import settings
-    from django.test import Client
-
-    from collab.api.tokens import token_create
     from collab.models import WebhookEndpoint
     from collab.webhooks import events
     from collab.webhooks.signing import new_secret
@@ -134,22 +104,47 @@ def changed_lag(owner, repeat: int) -> str:
     settings.COLLAB_WEBHOOKS_ALLOW_PRIVATE = True
     settings.COLLAB_WEBHOOK_QUEUE = "thread"
     receiver = Receiver()
-    WebhookEndpoint.objects.create(user=owner, url=receiver.url, events=["document.changed"], secret=new_secret())
+    endpoint = WebhookEndpoint.objects.create(user=owner, url=receiver.url, events=[event], secret=new_secret())
     events.forget_wanted()
-    raw = token_create(user=owner, name="bench-changed", scopes=["documents:read", "documents:write"])[1]
-    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {raw}")
-    made = client.post("/api/v1/documents", {"title": "changed"}, content_type="application/json").json()
     lags = []
     try:
         for i in range(repeat):
             count = len(receiver.received)
             started = time.perf_counter()
-            client.put(f"/api/v1/documents/{made['id']}/content", f"edit {i}\n", content_type="text/markdown")
+            act(i)
             while len(receiver.received) == count:
-                time.sleep(0.001)
+                time.sleep(0.0005)
             lags.append(time.perf_counter() - started)
     finally:
         receiver.close()
+        endpoint.delete()
+        events.forget_wanted()
+    return lags
+
+
+def webhook_lag(owner, repeat: int) -> str:
+    from collab.models import Document
+
+    lags = lags_to_receiver(
+        owner, "document.created", lambda i: Document.objects.create(owner=owner, title=f"hooked {i}"), repeat
+    )
+    return f"Webhook document.created, from the commit to the receiver: {percentiles(lags)}"
+
+
+def changed_lag(owner, repeat: int) -> str:
+    """From an API write to a receiver having `document.changed`: the 2 s of quiet the
+    debounce waits for, then the queue's look and the delivery."""
+    from django.test import Client
+
+    from collab.api.tokens import token_create
+
+    raw = token_create(user=owner, name="bench-changed", scopes=["documents:read", "documents:write"])[1]
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    made = client.post("/api/v1/documents", {"title": "changed"}, content_type="application/json").json()
+    url = f"/api/v1/documents/{made['id']}/content"
+    lags = lags_to_receiver(
+        owner, "document.changed", lambda i: client.put(url, f"edit {i}\n", content_type="text/markdown"), repeat
+    )
     return f"Webhook document.changed, from an API write to the receiver (2 s quiet by design): {percentiles(lags)}"
 
 
