@@ -175,7 +175,7 @@ class Room:
             await self._compact()
         if self.unversioned_since is not None:  # the last person here left
             await self.cut_version()
-        if self.unindexed_since is not None:
+        while self.unindexed_since is not None:  # a write under way may hold older text: then one more
             await self.index_text()
 
     async def drain(self) -> None:
