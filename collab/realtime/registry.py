@@ -17,6 +17,7 @@ from collab.access.documents import HeadingTitles
 from collab.exceptions import CloseCode, RateLimited
 from collab.infra import metrics, outage
 from collab.realtime import db, presence
+from collab.realtime.connection_limits import ConnectionCounts
 from collab.realtime.members import Connection, Member, Seat
 from collab.realtime.room import Room
 from collab.webhooks import changes as webhook_changes
@@ -44,6 +45,7 @@ class RoomRegistry:
         self._accounts_read_at = float("-inf")  # when that read began (time.monotonic)
         self._newcomers: list[tuple[Room, Member]] = []  # joined since the ticker's last read began
         self.presence = presence.Publisher()
+        self.counts = ConnectionCounts(self.presence.redis)  # on all the workers, with Redis
         self._presence_dirty: set[str] = set()
         self._presence_gone: set[str] = set()
         self._changes_noted_at = self._changes_flushed_at = time.monotonic()  # for the webhooks
@@ -54,13 +56,19 @@ class RoomRegistry:
         `rights`: the document's, as `current_rights` gave them for this handshake;
         a room opened for it starts from them rather than read them again.
         """
+        # This worker's own counts first: all there is without Redis, or while it is unreachable.
         key = seat.principal.key
         if self.connections_of[key] >= settings.COLLAB_MAX_CONNECTIONS_PER_USER:
             raise RateLimited("too many connections for this user")
-        room = await self._get(str(document_id), rights)
-        if len(room.members) >= settings.COLLAB_MAX_CONNECTIONS_PER_DOCUMENT:
-            raise RateLimited("too many connections to this document")
-        seat = room.recheck(seat)  # decided on rights older than the room's?
+        await self.counts.admit(conn, person=key, document_id=document_id)
+        try:
+            room = await self._get(str(document_id), rights)
+            if len(room.members) >= settings.COLLAB_MAX_CONNECTIONS_PER_DOCUMENT:
+                raise RateLimited("too many connections to this document")
+            seat = room.recheck(seat)  # decided on rights older than the room's?
+        except BaseException:
+            self.counts.release(conn)
+            raise
         self._count(seat.principal, 1)
         # No await between getting the room and joining it: it cannot close meanwhile.
         member = await room.join(conn, seat)
@@ -99,6 +107,7 @@ class RoomRegistry:
         member = await room.leave(conn)
         if member is not None:
             self._count(member.principal, -1)
+            self.counts.release(conn)
         self._presence_dirty.add(room.id)
         if room.members or self.rooms.get(room.id) is not room:
             return
@@ -153,6 +162,7 @@ class RoomRegistry:
             await asyncio.sleep(settings.COLLAB_RESYNC_INTERVAL)
             rooms = list(self.rooms.values())
             await self._publish_presence(heartbeat=count % REJOIN_EVERY_TICKS == 0)
+            await self.counts.renew()
             if not rooms:
                 if not self._opening:
                     return
@@ -258,6 +268,7 @@ class RoomRegistry:
         await asyncio.wait_for(asyncio.gather(*(room.drain() for room in rooms), return_exceptions=True), timeout)
         for room in rooms:
             await room.close_all(CloseCode.GOING_AWAY, "server restarting")
+        await self.counts.forget_all()  # its clients reconnect to other workers now
         logger.info("shutdown: %d rooms stored, their clients asked to reconnect", len(rooms))
 
 
