@@ -248,6 +248,9 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
+# A health check straight to a worker (no proxy, so no X-Forwarded-Proto) gets its answer,
+# not a redirect to an https:// the worker does not speak.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
@@ -384,8 +387,12 @@ COLLAB_PROBE_BYTES = envint("COLLAB_PROBE_BYTES", 256 * 1024)  # bytes sent betw
 COLLAB_MAX_BACKLOG_BYTES = envint("COLLAB_MAX_BACKLOG_BYTES", 16 * 1024 * 1024)  # unread bytes before 4408
 COLLAB_RATE_MESSAGES = envint("COLLAB_RATE_MESSAGES", 100)  # messages a second per connection (burst 3x)
 COLLAB_RATE_BYTES = envint("COLLAB_RATE_BYTES", 1024 * 1024)  # bytes a second per connection (+ one max message)
-COLLAB_MAX_CONNECTIONS_PER_USER = envint("COLLAB_MAX_CONNECTIONS_PER_USER", 100)  # per worker
-COLLAB_MAX_CONNECTIONS_PER_DOCUMENT = envint("COLLAB_MAX_CONNECTIONS_PER_DOCUMENT", 1000)  # per worker
+# Connections per person and per document: on all the workers together with Redis
+# (collab.realtime.connection_limits), whose count of a worker killed without a word
+# lapses after COLLAB_CONNECTION_LEASE seconds; per worker without Redis, or while it is unreachable.
+COLLAB_MAX_CONNECTIONS_PER_USER = envint("COLLAB_MAX_CONNECTIONS_PER_USER", 100)
+COLLAB_MAX_CONNECTIONS_PER_DOCUMENT = envint("COLLAB_MAX_CONNECTIONS_PER_DOCUMENT", 1000)
+COLLAB_CONNECTION_LEASE = float(os.environ.get("COLLAB_CONNECTION_LEASE", "10"))
 # Dead connections (a browser whose network went away says no goodbye): daphne pings
 # a connection silent for over COLLAB_PING_INTERVAL s (it looks every 2 s) and drops
 # it when the answer takes over COLLAB_PING_TIMEOUT s, unless it is still reading what
