@@ -9,6 +9,7 @@ there (the benchmarks' load generator).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -90,6 +91,11 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> Server:
+        return self.launch().ready(timeout)
+
+    def launch(self, *, nice: int = 0) -> Server:
+        """Start the process without waiting for it to answer (`ready` waits); `nice`:
+        at a lower priority, until `renice`."""
         fd = self.sock.fileno()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -100,7 +106,18 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )
+        return self
+
+    def renice(self) -> None:
+        """Back to the normal priority, every thread (Linux keeps a priority per thread)."""
+        for tid in os.listdir(f"/proc/{self.proc.pid}/task"):
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, int(tid), 0)
+
+    def ready(self, timeout: float = 30) -> Server:
+        """Wait until it answers its health check."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
