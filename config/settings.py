@@ -364,6 +364,10 @@ COLLAB_METRICS_DIR = os.environ.get("COLLAB_METRICS_DIR", "")
 if COLLAB_METRICS_DIR:
     os.makedirs(COLLAB_METRICS_DIR, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = COLLAB_METRICS_DIR
+elif not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # prometheus_client takes the variable's presence, even empty, for multiprocess
+    # mode, and would write its files into the working directory.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 COLLAB_METRICS_TOKEN = os.environ.get("COLLAB_METRICS_TOKEN", "")
 COLLAB_METRICS_ALLOW = envlist("COLLAB_METRICS_ALLOW", "127.0.0.1,::1")
 # Comments and chat (docs/comments.md): the longest comment and chat message, in

@@ -126,6 +126,13 @@ def test_postgresql_connections_get_keepalives_and_a_user_timeout_unless_the_url
     assert chosen.stdout.split() == ["60"]  # the URL's own choice is kept
 
 
+def test_metrics_are_written_to_files_only_in_the_directory_named(tmp_path):
+    value_class = "from prometheus_client import values; print(values.ValueClass.__name__)"
+    assert load_settings(value_class, PROMETHEUS_MULTIPROC_DIR="").stdout.split() == ["MutexValue"]  # memory
+    named = load_settings(value_class, COLLAB_METRICS_DIR=str(tmp_path / "metrics"))
+    assert named.stdout.split() == ["MmapedValue"] and (tmp_path / "metrics").is_dir()
+
+
 def test_a_malformed_boolean_is_refused():
     result = load_settings(DEBUG="maybe")
     assert result.returncode != 0 and "DEBUG must be a boolean" in result.stderr
