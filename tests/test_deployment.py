@@ -24,7 +24,7 @@ import subprocess
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -440,12 +440,22 @@ def test_pages_are_served_over_https_with_secure_cookies_and_django_sees_https(d
     conn.close()
 
 
-async def test_a_documents_clients_land_on_one_worker_and_converge_through_the_proxy(deployment, owner):
+@asynccontextmanager
+async def two_clients(deployment, owner, title: str):
+    """A new document of the owner's and two of their clients through the proxy: (cookie, document, a, b)."""
     cookie = await database_sync_to_async(session_cookie)(owner)
-    document = await make_document(owner, "Routed")
+    document = await make_document(owner, title)
     a = await deployment.client(document, cookie, "a")
     b = await deployment.client(document, cookie, "b")
     try:
+        yield cookie, document, a, b
+    finally:
+        for client in (a, b):
+            await client.close()
+
+
+async def test_a_documents_clients_land_on_one_worker_and_converge_through_the_proxy(deployment, owner):
+    async with two_clients(deployment, owner, "Routed") as (cookie, document, a, b):
         a.insert(0, "over TLS ")
         b.insert(0, "through nginx ")
         text = await converge([a, b])
@@ -462,24 +472,14 @@ async def test_a_documents_clients_land_on_one_worker_and_converge_through_the_p
         direct.insert(0, "elsewhere ")
         assert await converge([a, b, direct]) == "elsewhere " + text
         await direct.close()
-    finally:
-        for client in (a, b):
-            await client.close()
 
 
 async def test_a_socket_idle_for_longer_than_the_proxys_read_timeout_stays_open(deployment, owner):
-    cookie = await database_sync_to_async(session_cookie)(owner)
-    document = await make_document(owner, "Quiet")
-    a = await deployment.client(document, cookie, "a")
-    b = await deployment.client(document, cookie, "b")
-    try:
+    async with two_clients(deployment, owner, "Quiet") as (_, _, a, b):
         await asyncio.sleep(SOCKET_READ_TIMEOUT + 2)  # nothing sent either way but the workers' pings
         assert not a.closed.is_set() and not b.closed.is_set(), (a.close_code, b.close_code)
         a.insert(0, "still here")
         assert await converge([a, b]) == "still here"
-    finally:
-        for client in (a, b):
-            await client.close()
 
 
 async def test_a_foreign_origin_is_refused_through_the_proxy(deployment, owner):
