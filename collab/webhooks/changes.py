@@ -40,7 +40,8 @@ def tick(changed_ids, now=None) -> int:
 
 def written(document_id) -> None:
     """A text written other than in a room: noted as a room's change, looked at when due."""
-    if EVENT in wanted() and tick([document_id]) == 0:
+    if EVENT in wanted():
+        tick([document_id])  # may send others' events that are due; this one is due later
         run(flush, delay=QUIET.total_seconds() + 0.1)
 
 
